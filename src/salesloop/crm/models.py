@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from salesloop.core import clock
+from salesloop.core.models import BaseModel
+
+
+class Channel(models.TextChoices):
+    """Where a lead came from (SPEC C1.1)."""
+
+    DOUYIN = "douyin", _("Douyin form")
+    WECOM = "wecom", _("WeCom")
+    WEB_FORM = "web_form", _("Website inquiry")
+    CALL_400 = "call_400", _("400 call")
+    CARD = "card", _("Trade-show card")
+    REFERRAL = "referral", _("Customer referral")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    MANUAL = "manual", _("Entered by hand")
+
+
+class CompanySize(models.TextChoices):
+    S = "1-49", "1-49"
+    M = "50-199", "50-199"
+    L = "200-999", "200-999"
+    XL = "1000+", "1000+"
+
+
+class Customer(BaseModel):
+    name = models.CharField(max_length=200, db_index=True)
+    industry = models.CharField(max_length=40, blank=True, default="")
+    size = models.CharField(max_length=10, choices=CompanySize.choices, blank=True, default="")
+    province = models.ForeignKey(
+        "accounts.Province", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    city = models.CharField(max_length=40, blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("Customer")
+        verbose_name_plural = _("Customers")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(BaseModel):
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts")
+    name = models.CharField(max_length=80)
+    title = models.CharField(max_length=80, blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +8613800138000")
+    wecom_external_id = models.CharField(max_length=64, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("Contact")
+        verbose_name_plural = _("Contacts")
+        indexes = [
+            models.Index(fields=["phone"], name="contact_phone_idx"),
+            models.Index(fields=["wecom_external_id"], name="contact_wecom_idx"),
+            models.Index(fields=["email"], name="contact_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Lead(BaseModel):
+    """A sales lead. `stage`, `status` and `stage_entered_at` are a projection of its StageMoves
+    (DESIGN.md rule 1), kept on the row so lists can filter and sort by them with an index."""
+
+    title = models.CharField(max_length=200)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="leads")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
+    source = models.CharField(max_length=20, choices=Channel.choices)
+    campaign = models.CharField(max_length=120, blank=True, default="")
+    # owner, region and stage are indexed by the composite indexes below, not on their own.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="leads",
+        db_index=False,
+    )
+    region = models.ForeignKey(
+        "accounts.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="leads", db_index=False,
+        help_text="the region responsible for the lead: the region of the customer's province",
+    )
+    pipeline = models.ForeignKey(
+        "pipeline.Pipeline", on_delete=models.PROTECT, related_name="leads", db_index=False
+    )
+    stage = models.ForeignKey("pipeline.Stage", on_delete=models.PROTECT, related_name="leads", db_index=False)
+    status = models.CharField(max_length=10, choices=LeadStatus.choices, default=LeadStatus.OPEN)
+    lost_reason = models.CharField(max_length=200, blank=True, default="")
+    expected_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    stage_entered_at = models.DateTimeField(default=clock.now)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("Lead")
+        verbose_name_plural = _("Leads")
+        # Lists page by id descending (keyset); each index leads with a filter a list really uses.
+        indexes = [
+            models.Index(fields=["owner", "-id"], name="lead_owner_idx"),
+            models.Index(fields=["owner", "stage", "-id"], name="lead_owner_stage_idx"),
+            models.Index(fields=["region", "-id"], name="lead_region_idx"),
+            models.Index(fields=["region", "stage", "-id"], name="lead_region_stage_idx"),
+            models.Index(fields=["stage", "-id"], name="lead_stage_idx"),
+            models.Index(fields=["status", "-id"], name="lead_status_idx"),
+            models.Index(fields=["source", "-id"], name="lead_source_idx"),
+            models.Index(fields=["created_at"], name="lead_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

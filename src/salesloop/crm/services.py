@@ -1,0 +1,242 @@
+"""Writes of customers, contacts and leads. Every change goes through here and is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from salesloop.accounts.models import Province, User
+from salesloop.core import clock
+from salesloop.core.audit import audit_record, snapshot
+from salesloop.core.roles import Role
+from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead
+from salesloop.crm.phones import PhoneError, phone_to_e164
+from salesloop.crm.selectors import lead_editable
+
+CUSTOMER_FIELDS = ("name", "industry", "size", "province", "city")
+CONTACT_FIELDS = ("customer", "name", "title", "phone", "wecom_external_id", "email")
+LEAD_FIELDS = ("title", "customer", "contact", "source", "campaign", "owner", "region", "expected_amount")
+
+
+def _clean_text(value: str | None, field: str, *, required: bool = False, max_length: int = 200) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationError({field: "required"})
+    if len(text) > max_length:
+        raise ValidationError({field: f"at most {max_length} characters"})
+    return text
+
+
+def _clean_amount(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({"expected_amount": f"not an amount: {value!r}"}) from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError({"expected_amount": "must be zero or more"})
+    if amount >= Decimal("1e12"):
+        raise ValidationError({"expected_amount": "too large"})
+    return amount
+
+
+def _clean_phone(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return phone_to_e164(value)
+    except PhoneError as exc:
+        raise ValidationError({"phone": str(exc)}) from exc
+
+
+def _clean_email(value: str | None) -> str:
+    email = (value or "").strip().lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise ValidationError({"email": "not an e-mail address"}) from exc
+    return email
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    actor: User | None,
+    name: str,
+    industry: str = "",
+    size: str = "",
+    province: Province | None = None,
+    city: str = "",
+) -> Customer:
+    if size and size not in CompanySize.values:
+        raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
+    customer = Customer.objects.create(
+        name=_clean_text(name, "name", required=True),
+        industry=_clean_text(industry, "industry", max_length=40),
+        size=size,
+        province=province,
+        city=_clean_text(city, "city", max_length=40),
+    )
+    audit_record(actor=actor, action="customer.create", target=customer, after=snapshot(customer, CUSTOMER_FIELDS))
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Customer:
+    before = snapshot(customer, CUSTOMER_FIELDS)
+    for key, value in changes.items():
+        if key not in CUSTOMER_FIELDS:
+            raise ValidationError({key: "cannot be changed here"})
+        if key == "name":
+            value = _clean_text(value, "name", required=True)
+        elif key == "size" and value and value not in CompanySize.values:
+            raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
+        elif key in {"industry", "city"}:
+            value = _clean_text(value, key, max_length=40)
+        setattr(customer, key, value)
+    customer.save()
+    audit_record(actor=actor, action="customer.update", target=customer, before=before,
+                 after=snapshot(customer, CUSTOMER_FIELDS))
+    return customer
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    actor: User | None,
+    name: str,
+    customer: Customer | None = None,
+    title: str = "",
+    phone: str = "",
+    wecom_external_id: str = "",
+    email: str = "",
+) -> Contact:
+    contact = Contact.objects.create(
+        customer=customer,
+        name=_clean_text(name, "name", required=True, max_length=80),
+        title=_clean_text(title, "title", max_length=80),
+        phone=_clean_phone(phone),
+        wecom_external_id=_clean_text(wecom_external_id, "wecom_external_id", max_length=64),
+        email=_clean_email(email),
+    )
+    audit_record(actor=actor, action="contact.create", target=contact, after=snapshot(contact, CONTACT_FIELDS))
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, actor: User, contact: Contact, **changes: Any) -> Contact:
+    before = snapshot(contact, CONTACT_FIELDS)
+    for key, value in changes.items():
+        if key == "name":
+            value = _clean_text(value, "name", required=True, max_length=80)
+        elif key == "title":
+            value = _clean_text(value, "title", max_length=80)
+        elif key == "phone":
+            value = _clean_phone(value)
+        elif key == "email":
+            value = _clean_email(value)
+        elif key == "wecom_external_id":
+            value = _clean_text(value, key, max_length=64)
+        else:
+            raise ValidationError({key: "cannot be changed here"})
+        setattr(contact, key, value)
+    contact.save()
+    audit_record(actor=actor, action="contact.update", target=contact, before=before,
+                 after=snapshot(contact, CONTACT_FIELDS))
+    return contact
+
+
+def _check_owner(owner: User | None) -> None:
+    if owner is not None and (owner.role != Role.REP and owner.role != Role.MANAGER or not owner.is_active):
+        raise ValidationError({"owner": "a lead is owned by an active rep or manager"})
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    actor: User | None,
+    customer: Customer,
+    title: str = "",
+    contact: Contact | None = None,
+    source: str = Channel.MANUAL,
+    campaign: str = "",
+    owner: User | None = None,
+    expected_amount: Any = "0",
+    pipeline: Any = None,
+    created_at: dt.datetime | None = None,
+) -> Lead:
+    """A new lead enters the first stage of its pipeline; that entry is its first StageMove.
+
+    Its region is the region of the customer's province; without an owner it waits in the region's
+    pool for a manager to hand out (routing, C8, takes over that job when it lands).
+    """
+    from salesloop.pipeline.selectors import pipeline_default
+    from salesloop.pipeline.services import stage_move_record
+
+    if source not in Channel.values:
+        raise ValidationError({"source": f"one of {', '.join(Channel.values)}"})
+    if contact is not None and contact.customer_id not in (None, customer.pk):
+        raise ValidationError({"contact": "the contact belongs to another customer"})
+    _check_owner(owner)
+    pipeline = pipeline or pipeline_default()
+    first_stage = pipeline.stages.order_by("position").first()
+    if first_stage is None:
+        raise ValidationError({"pipeline": "the pipeline has no stages"})
+    now = created_at or clock.now()
+    province = customer.province
+    lead = Lead.objects.create(
+        title=_clean_text(title, "title") or customer.name,
+        customer=customer,
+        contact=contact,
+        source=source,
+        campaign=_clean_text(campaign, "campaign", max_length=120),
+        owner=owner,
+        region_id=province.region_id if province else None,
+        pipeline=pipeline,
+        stage=first_stage,
+        expected_amount=_clean_amount(expected_amount),
+        stage_entered_at=now,
+        assigned_at=now if owner else None,
+        created_at=now,
+    )
+    stage_move_record(lead=lead, actor=actor, from_stage=None, to_stage=first_stage,
+                      from_status="", to_status=lead.status, at=now)
+    audit_record(actor=actor, action="lead.create", target=lead, after=snapshot(lead, LEAD_FIELDS))
+    return lead
+
+
+@transaction.atomic
+def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
+    """Edit a lead's own fields. Stage and status change only by moves (pipeline.services)."""
+    if not lead_editable(user=actor, lead=lead):
+        raise PermissionDenied("you may view this lead but not change it")
+    before = snapshot(lead, LEAD_FIELDS)
+    for key, value in changes.items():
+        if key == "title":
+            lead.title = _clean_text(value, "title", required=True)
+        elif key == "campaign":
+            lead.campaign = _clean_text(value, "campaign", max_length=120)
+        elif key == "expected_amount":
+            lead.expected_amount = _clean_amount(value)
+        elif key == "contact":
+            if value is not None and value.customer_id not in (None, lead.customer_id):
+                raise ValidationError({"contact": "the contact belongs to another customer"})
+            lead.contact = value
+        elif key == "owner":
+            if actor.role == Role.REP:
+                raise PermissionDenied("a rep cannot hand a lead to someone else")
+            _check_owner(value)
+            if value is not None and actor.role == Role.MANAGER and value.region_id != actor.region_id:
+                raise ValidationError({"owner": "a manager hands leads to people of their own region"})
+            lead.owner = value
+            lead.assigned_at = clock.now() if value else None
+        else:
+            raise ValidationError({key: "cannot be changed here"})
+    lead.save()
+    audit_record(actor=actor, action="lead.update", target=lead, before=before, after=snapshot(lead, LEAD_FIELDS))
+    return lead

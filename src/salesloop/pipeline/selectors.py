@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from salesloop.crm.models import Lead
+from salesloop.pipeline.models import Pipeline, Stage, StageMove
+
+
+def pipeline_default() -> Pipeline:
+    pipeline = Pipeline.objects.filter(is_default=True).first()
+    if pipeline is None:
+        raise ImproperlyConfigured("no default pipeline: run `salesloop migrate`")
+    return pipeline
+
+
+def pipeline_stages(pipeline_id: int) -> list[Stage]:
+    return list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position"))
+
+
+def lead_timeline(*, lead: Lead) -> list[StageMove]:
+    """The lead's moves, oldest first (the caller has already scoped the lead)."""
+    return list(
+        StageMove.objects.filter(lead_id=lead.pk)
+        .select_related("from_stage", "to_stage", "actor")
+        .order_by("at", "id")
+    )
+
+
+def lead_stage_dwell(*, lead: Lead, moves: list[StageMove], now: Any) -> dict[int, float]:
+    """Days spent in each stage, from the moves (a lead may return to a stage; dwell adds up)."""
+    dwell: dict[int, float] = {}
+    for current, following in zip(moves, [*moves[1:], None], strict=True):
+        end = following.at if following is not None else (lead.closed_at or now)
+        days = max((end - current.at).total_seconds(), 0) / 86400
+        dwell[current.to_stage_id] = dwell.get(current.to_stage_id, 0.0) + days
+    return dwell

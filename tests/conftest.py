@@ -1,0 +1,55 @@
+"""Shared personas (STYLE.md 8): two regions, their managers and reps, a director, a product
+manager and an admin. `alice` is a rep in 华东; `bob` a second rep in 华东 who must not see her
+leads; `carol` manages 华东; `dave` manages 华南 and must not see 华东's leads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from salesloop.accounts.models import Region, User
+from salesloop.core import clock
+from tests import factories
+
+# Playwright's sync API runs an event loop in the test thread; Django would refuse ORM calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@dataclass
+class Org:
+    east: Region
+    south: Region
+    alice: User  # rep, 华东
+    bob: User  # rep, 华东
+    erin: User  # rep, 华南
+    carol: User  # manager, 华东
+    dave: User  # manager, 华南
+    director: User
+    pm: User
+    admin: User
+
+
+@pytest.fixture
+def org(db) -> Org:
+    east = factories.region_make("east", "华东", ["31", "32", "33"])
+    south = factories.region_make("south", "华南", ["44", "45", "46"])
+    return Org(
+        east=east,
+        south=south,
+        alice=factories.user_make("rep", east, username="alice", display_name="Alice 王"),
+        bob=factories.user_make("rep", east, username="bob"),
+        erin=factories.user_make("rep", south, username="erin"),
+        carol=factories.user_make("manager", east, username="carol"),
+        dave=factories.user_make("manager", south, username="dave"),
+        director=factories.user_make("director", username="director"),
+        pm=factories.user_make("product_manager", username="pm"),
+        admin=factories.user_make("admin", username="admin"),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _clock_reset():
+    yield
+    clock.set_now(None)
