@@ -29,7 +29,9 @@ class Province(models.Model):
 
     code = models.CharField(max_length=2, primary_key=True)
     name = models.CharField(max_length=20, unique=True)
-    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL, related_name="provinces")
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.SET_NULL, related_name="provinces"
+    )
 
     class Meta:
         ordering = ["code"]
@@ -55,7 +57,9 @@ class Team(BaseModel):
 
 class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.REP)
-    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
     display_name = models.CharField(max_length=80, blank=True, default="")
 

@@ -12,7 +12,7 @@ from salesloop.core import clock
 from salesloop.core.audit import audit_record
 from salesloop.core.roles import Role
 
-TOKEN_PREFIX = "sl_"
+TOKEN_PREFIX = "sl_"  # noqa: S105 -- a public marker of our tokens, not a secret
 
 
 def _token_hash(token: str) -> str:

@@ -27,8 +27,9 @@ def is_admin(user: Any) -> bool:
     return bool(user.is_superuser) or user.role == Role.ADMIN
 
 
-def may_see_personal_data(user: Any, *, owner_id: int | None, owner_region_id: int | None,
-                          record_region_id: int | None) -> bool:
+def may_see_personal_data(
+    user: Any, *, owner_id: int | None, owner_region_id: int | None, record_region_id: int | None
+) -> bool:
     """Phone and WeCom id unmasked only for the owner, the owner's manager and admins.
 
     A record nobody owns yet (waiting in the pool) is the region manager's to hand out, so they

@@ -50,7 +50,9 @@ class Customer(BaseModel):
 
 
 class Contact(BaseModel):
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="contacts"
+    )
     name = models.CharField(max_length=80)
     title = models.CharField(max_length=80, blank=True, default="")
     phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +8613800138000")
@@ -83,22 +85,35 @@ class Lead(BaseModel):
 
     title = models.CharField(max_length=200)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="leads")
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
     source = models.CharField(max_length=20, choices=Channel.choices)
     campaign = models.CharField(max_length=120, blank=True, default="")
     # owner, region and stage are indexed by the composite indexes below, not on their own.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="leads",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
         db_index=False,
     )
     region = models.ForeignKey(
-        "accounts.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="leads", db_index=False,
+        "accounts.Region",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+        db_index=False,
         help_text="the region responsible for the lead: the region of the customer's province",
     )
     pipeline = models.ForeignKey(
         "pipeline.Pipeline", on_delete=models.PROTECT, related_name="leads", db_index=False
     )
-    stage = models.ForeignKey("pipeline.Stage", on_delete=models.PROTECT, related_name="leads", db_index=False)
+    stage = models.ForeignKey(
+        "pipeline.Stage", on_delete=models.PROTECT, related_name="leads", db_index=False
+    )
     status = models.CharField(max_length=10, choices=LeadStatus.choices, default=LeadStatus.OPEN)
     lost_reason = models.CharField(max_length=200, blank=True, default="")
     expected_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))

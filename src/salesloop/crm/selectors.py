@@ -92,7 +92,9 @@ def cursor_decode(cursor: str) -> int:
     return last_id
 
 
-def lead_list(*, user: Any, filters: LeadFilters, cursor: str | None = None, limit: int | None = None) -> Page:
+def lead_list(
+    *, user: Any, filters: LeadFilters, cursor: str | None = None, limit: int | None = None
+) -> Page:
     """One page of leads, newest first, by keyset (`id < last id`): the cost of page 1,000 is the
     cost of page 1, and nothing counts the whole table."""
     limit = limit or settings.SALESLOOP_PAGE_SIZE
@@ -133,8 +135,16 @@ def lead_get(*, user: Any, lead_id: int) -> Lead:
     """The lead, or 404 when it does not exist *or* the user may not see it — never a leak."""
     lead = (
         leads_visible_to(user)
-        .select_related("customer", "customer__province", "contact", "owner", "owner__region", "stage",
-                        "pipeline", "region")
+        .select_related(
+            "customer",
+            "customer__province",
+            "contact",
+            "owner",
+            "owner__region",
+            "stage",
+            "pipeline",
+            "region",
+        )
         .filter(pk=lead_id)
         .first()
     )

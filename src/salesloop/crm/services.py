@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -82,7 +83,9 @@ def customer_create(
         province=province,
         city=_clean_text(city, "city", max_length=40),
     )
-    audit_record(actor=actor, action="customer.create", target=customer, after=snapshot(customer, CUSTOMER_FIELDS))
+    audit_record(
+        actor=actor, action="customer.create", target=customer, after=snapshot(customer, CUSTOMER_FIELDS)
+    )
     return customer
 
 
@@ -100,8 +103,13 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
             value = _clean_text(value, key, max_length=40)
         setattr(customer, key, value)
     customer.save()
-    audit_record(actor=actor, action="customer.update", target=customer, before=before,
-                 after=snapshot(customer, CUSTOMER_FIELDS))
+    audit_record(
+        actor=actor,
+        action="customer.update",
+        target=customer,
+        before=before,
+        after=snapshot(customer, CUSTOMER_FIELDS),
+    )
     return customer
 
 
@@ -124,7 +132,9 @@ def contact_create(
         wecom_external_id=_clean_text(wecom_external_id, "wecom_external_id", max_length=64),
         email=_clean_email(email),
     )
-    audit_record(actor=actor, action="contact.create", target=contact, after=snapshot(contact, CONTACT_FIELDS))
+    audit_record(
+        actor=actor, action="contact.create", target=contact, after=snapshot(contact, CONTACT_FIELDS)
+    )
     return contact
 
 
@@ -146,13 +156,18 @@ def contact_update(*, actor: User, contact: Contact, **changes: Any) -> Contact:
             raise ValidationError({key: "cannot be changed here"})
         setattr(contact, key, value)
     contact.save()
-    audit_record(actor=actor, action="contact.update", target=contact, before=before,
-                 after=snapshot(contact, CONTACT_FIELDS))
+    audit_record(
+        actor=actor,
+        action="contact.update",
+        target=contact,
+        before=before,
+        after=snapshot(contact, CONTACT_FIELDS),
+    )
     return contact
 
 
 def _check_owner(owner: User | None) -> None:
-    if owner is not None and (owner.role != Role.REP and owner.role != Role.MANAGER or not owner.is_active):
+    if owner is not None and ((owner.role != Role.REP and owner.role != Role.MANAGER) or not owner.is_active):
         raise ValidationError({"owner": "a lead is owned by an active rep or manager"})
 
 
@@ -204,8 +219,15 @@ def lead_create(
         assigned_at=now if owner else None,
         created_at=now,
     )
-    stage_move_record(lead=lead, actor=actor, from_stage=None, to_stage=first_stage,
-                      from_status="", to_status=lead.status, at=now)
+    stage_move_record(
+        lead=lead,
+        actor=actor,
+        from_stage=None,
+        to_stage=first_stage,
+        from_status="",
+        to_status=lead.status,
+        at=now,
+    )
     audit_record(actor=actor, action="lead.create", target=lead, after=snapshot(lead, LEAD_FIELDS))
     return lead
 
@@ -238,5 +260,54 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
         else:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
-    audit_record(actor=actor, action="lead.update", target=lead, before=before, after=snapshot(lead, LEAD_FIELDS))
+    audit_record(
+        actor=actor, action="lead.update", target=lead, before=before, after=snapshot(lead, LEAD_FIELDS)
+    )
     return lead
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    """A contact as one user may see it: masked, or unmasked (and then logged)."""
+
+    name: str
+    title: str
+    phone: str
+    wecom_external_id: str
+    email: str
+    unmasked: bool
+
+
+def contact_card(
+    *, user: User, contact: Contact | None, lead: Lead | None = None, channel: str
+) -> ContactCard | None:
+    """The contact of a lead for display. Unmasked for the owner, their manager and admins
+    (core.roles.may_see_personal_data), and each unmasked view is written to the access log.
+    Lists never call this per row: they show masked numbers (`mask_phone`) and log nothing."""
+    from salesloop.core.audit import personal_data_access_record
+    from salesloop.core.roles import mask_identifier, mask_phone
+    from salesloop.crm.selectors import contact_personal_data_visible, lead_personal_data_visible
+
+    if contact is None:
+        return None
+    if lead is not None:
+        unmasked = lead_personal_data_visible(user=user, lead=lead)
+    else:
+        unmasked = contact_personal_data_visible(user=user, contact=contact)
+    if unmasked and (contact.phone or contact.wecom_external_id or contact.email):
+        personal_data_access_record(
+            actor=user,
+            subject=contact,
+            channel=channel,
+            fields=[f for f in ("phone", "wecom_external_id", "email") if getattr(contact, f)],
+        )
+    return ContactCard(
+        name=contact.name,
+        title=contact.title,
+        phone=contact.phone if unmasked else mask_phone(contact.phone),
+        wecom_external_id=contact.wecom_external_id
+        if unmasked
+        else mask_identifier(contact.wecom_external_id),
+        email=contact.email if unmasked else mask_identifier(contact.email),
+        unmasked=unmasked,
+    )

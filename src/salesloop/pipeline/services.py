@@ -45,11 +45,15 @@ def stage_move_record(
     else:
         direction = "forward" if to_stage.position > from_stage.position else "backward"
         low, high = sorted((from_stage.position, to_stage.position))
-        skipped = list(
-            Stage.objects.filter(pipeline_id=to_stage.pipeline_id, position__gt=low, position__lt=high)
-            .order_by("position")
-            .values_list("code", flat=True)
-        ) if direction == "forward" else []
+        skipped = (
+            list(
+                Stage.objects.filter(pipeline_id=to_stage.pipeline_id, position__gt=low, position__lt=high)
+                .order_by("position")
+                .values_list("code", flat=True)
+            )
+            if direction == "forward"
+            else []
+        )
     explanation = explanations.build(
         "stage_move",
         from_stage=from_stage.code if from_stage else None,
@@ -62,9 +66,17 @@ def stage_move_record(
         reason=reason,
     )
     return StageMove.objects.create(
-        lead=lead, from_stage=from_stage, to_stage=to_stage, from_status=from_status, to_status=to_status,
-        actor=actor if getattr(actor, "pk", None) else None, at=at, reason=reason, note=note,
-        filled=filled or {}, explanation=explanation,
+        lead=lead,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor if getattr(actor, "pk", None) else None,
+        at=at,
+        reason=reason,
+        note=note,
+        filled=filled or {},
+        explanation=explanation,
     )
 
 
@@ -95,23 +107,49 @@ def lead_move_stage(
     last_stage = Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("-position").first()
 
     if target.pipeline_id != lead.pipeline_id:
-        problems.append({"code": "wrong_pipeline", "field": "to_stage",
-                         "message": f"stage {target.code!r} is not in this lead's pipeline"})
+        problems.append(
+            {
+                "code": "wrong_pipeline",
+                "field": "to_stage",
+                "message": f"stage {target.code!r} is not in this lead's pipeline",
+            }
+        )
     if target_status not in LeadStatus.values:
-        problems.append({"code": "bad_status", "field": "status",
-                         "message": f"status must be one of {', '.join(LeadStatus.values)}"})
+        problems.append(
+            {
+                "code": "bad_status",
+                "field": "status",
+                "message": f"status must be one of {', '.join(LeadStatus.values)}",
+            }
+        )
     if from_status != LeadStatus.OPEN and target_status != LeadStatus.OPEN:
-        problems.append({"code": "closed", "field": "status",
-                         "message": f"the lead is already {from_status}; reopen it first"})
+        problems.append(
+            {
+                "code": "closed",
+                "field": "status",
+                "message": f"the lead is already {from_status}; reopen it first",
+            }
+        )
     if target_status == LeadStatus.WON and last_stage is not None and target.pk != last_stage.pk:
-        problems.append({"code": "won_needs_last_stage", "field": "to_stage",
-                         "message": f"a lead is won by entering {last_stage.code!r}"})
+        problems.append(
+            {
+                "code": "won_needs_last_stage",
+                "field": "to_stage",
+                "message": f"a lead is won by entering {last_stage.code!r}",
+            }
+        )
     if target_status == LeadStatus.LOST and not reason.strip():
-        problems.append({"code": "lost_needs_reason", "field": "reason",
-                         "message": "say why the lead was lost"})
+        problems.append(
+            {"code": "lost_needs_reason", "field": "reason", "message": "say why the lead was lost"}
+        )
     if target.pk == from_stage.pk and target_status == from_status:
-        problems.append({"code": "no_change", "field": "to_stage",
-                         "message": "the lead is already in this stage with this status"})
+        problems.append(
+            {
+                "code": "no_change",
+                "field": "to_stage",
+                "message": "the lead is already in this stage with this status",
+            }
+        )
     if len(reason) > 200:
         problems.append({"code": "too_long", "field": "reason", "message": "at most 200 characters"})
     if problems:
@@ -122,8 +160,16 @@ def lead_move_stage(
     now = clock.now()
     dwell = int((now - lead.stage_entered_at).total_seconds())
     move = stage_move_record(
-        lead=lead, actor=actor, from_stage=from_stage, to_stage=target, from_status=from_status,
-        to_status=target_status, at=now, reason=reason.strip(), note=note.strip(), dwell_seconds=dwell,
+        lead=lead,
+        actor=actor,
+        from_stage=from_stage,
+        to_stage=target,
+        from_status=from_status,
+        to_status=target_status,
+        at=now,
+        reason=reason.strip(),
+        note=note.strip(),
+        dwell_seconds=dwell,
     )
     before = {"stage": from_stage.code, "status": from_status}
     if target.pk != from_stage.pk:
@@ -133,8 +179,14 @@ def lead_move_stage(
     lead.lost_reason = reason.strip() if target_status == LeadStatus.LOST else ""
     lead.closed_at = now if target_status != LeadStatus.OPEN else None
     lead.save(update_fields=["stage", "status", "lost_reason", "closed_at", "stage_entered_at"])
-    audit_record(actor=actor, action="lead.move", target=lead, before=before,
-                 after={"stage": target.code, "status": target_status}, reason=reason)
+    audit_record(
+        actor=actor,
+        action="lead.move",
+        target=lead,
+        before=before,
+        after={"stage": target.code, "status": target_status},
+        reason=reason,
+    )
     return move
 
 
