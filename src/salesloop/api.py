@@ -1,5 +1,98 @@
+"""The REST API (`/api/v1`, OpenAPI at `/api/v1/openapi.json`, docs at `/api/v1/docs`).
+
+Endpoints are thin (STYLE.md 2): parse, check permission, call the same services and selectors the
+pages use. Errors are JSON and name the field: `{"detail": [{"loc": [...], "msg": "..."}]}`.
+"""
+
 from __future__ import annotations
 
-from ninja import NinjaAPI
+from typing import Any
 
-api = NinjaAPI(title="salesloop API", version="1", urls_namespace="api-v1")
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.renderers import JSONRenderer
+from ninja.security import HttpBearer, SessionAuth
+
+from salesloop.accounts.services import token_authenticate
+from salesloop.crm.selectors import FilterError
+from salesloop.pipeline.services import StageMoveRefused
+
+
+class UnicodeJSONRenderer(JSONRenderer):
+    json_dumps_params = {"ensure_ascii": False}  # Chinese stays readable in responses
+
+
+class BearerAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="salesloop API",
+    version="1",
+    description="Sales management for B2B teams. Authenticate with `Authorization: Bearer <token>` "
+    "(`salesloop token create USER`) or a browser session (with CSRF).",
+    urls_namespace="api-v1",
+    auth=[BearerAuth(), SessionAuth()],
+    renderer=UnicodeJSONRenderer(),
+)
+
+
+def field_errors(exc: DjangoValidationError, location: str = "body") -> list[dict[str, Any]]:
+    if hasattr(exc, "error_dict"):
+        return [
+            {"loc": [location, field], "msg": " ".join(str(m) for e in errors for m in e.messages)}
+            for field, errors in exc.error_dict.items()
+        ]
+    return [{"loc": [location], "msg": " ".join(exc.messages)}]
+
+
+@api.exception_handler(DjangoValidationError)
+def _validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    return api.create_response(request, {"detail": field_errors(exc)}, status=422)
+
+
+@api.exception_handler(FilterError)
+def _filter_error(request: HttpRequest, exc: FilterError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": [{"loc": ["query", exc.field], "msg": str(exc)}]}, status=422
+    )
+
+
+@api.exception_handler(StageMoveRefused)
+def _move_refused(request: HttpRequest, exc: StageMoveRefused) -> HttpResponse:
+    problems = exc.explanation["problems"]
+    detail = [{"loc": ["body", p["field"]], "msg": p["message"], "type": p["code"]} for p in problems]
+    return api.create_response(request, {"detail": detail, "explanation": exc.explanation}, status=422)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"detail": "Not found."}, status=404)
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc) or "Forbidden."}, status=403)
+
+
+def _routers() -> None:
+    from salesloop.accounts.api import router as accounts_router
+    from salesloop.core.api import router as core_router
+    from salesloop.crm.api import contacts_router, customers_router, leads_router
+    from salesloop.pipeline.api import router as pipeline_router
+
+    api.add_router("", accounts_router, tags=["me"])
+    api.add_router("/leads", leads_router, tags=["leads"])
+    api.add_router("/leads", pipeline_router, tags=["leads"])
+    api.add_router("/customers", customers_router, tags=["customers"])
+    api.add_router("/contacts", contacts_router, tags=["contacts"])
+    api.add_router("/explanations", core_router, tags=["explanations"])
+
+
+_routers()

@@ -70,8 +70,17 @@ class Page:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-class CursorError(ValueError):
-    pass
+class FilterError(ValueError):
+    """A filter value that cannot be applied; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class CursorError(FilterError):
+    def __init__(self, message: str) -> None:
+        super().__init__("cursor", message)
 
 
 def cursor_encode(last_id: int) -> str:
@@ -87,7 +96,7 @@ def cursor_decode(cursor: str) -> int:
         last_id = int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise CursorError("cursor is not one this server issued") from exc
-    if last_id < 0:
+    if not 0 <= last_id < 2**63:
         raise CursorError("cursor is not one this server issued")
     return last_id
 
@@ -100,7 +109,12 @@ def lead_list(
     limit = limit or settings.SALESLOOP_PAGE_SIZE
     leads = leads_visible_to(user)
     if filters.stage:
-        leads = leads.filter(stage__code=filters.stage)
+        # Resolve the code to ids first so the (stage, -id) index serves the page without a join.
+        stage_model = Lead._meta.get_field("stage").related_model
+        stage_ids = list(stage_model.objects.filter(code=filters.stage).values_list("id", flat=True))
+        if not stage_ids:
+            raise FilterError("stage", f"no stage {filters.stage!r}")
+        leads = leads.filter(stage_id__in=stage_ids)
     if filters.owner:
         leads = leads.filter(owner_id=filters.owner)
     if filters.unassigned:
@@ -113,13 +127,20 @@ def lead_list(
         leads = leads.filter(status=filters.status)
     if filters.q:
         leads = leads.filter(_text_query(filters.q))
+    leads = leads.select_related("customer", "customer__province", "contact", "owner", "stage", "region")
+    page = keyset_page(leads, cursor=cursor, limit=limit)
+    page.filters = filters.as_query()
+    return page
+
+
+def keyset_page(records: QuerySet[Any], *, cursor: str | None, limit: int) -> Page:
+    """Newest first by id, `limit` rows after the cursor; one query, one row fetched beyond the page
+    to know whether there is a next one."""
     if cursor:
-        leads = leads.filter(id__lt=cursor_decode(cursor))
-    rows = list(
-        leads.select_related("customer", "contact", "owner", "stage", "region").order_by("-id")[: limit + 1]
-    )
+        records = records.filter(id__lt=cursor_decode(cursor))
+    rows = list(records.order_by("-id")[: limit + 1])
     next_cursor = cursor_encode(rows[limit - 1].pk) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor, filters=filters.as_query())
+    return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
 def _text_query(text: str) -> Q:

@@ -311,3 +311,40 @@ def contact_card(
         email=contact.email if unmasked else mask_identifier(contact.email),
         unmasked=unmasked,
     )
+
+
+@transaction.atomic
+def lead_open(
+    *,
+    actor: User,
+    customer: Customer | None = None,
+    customer_data: dict[str, Any] | None = None,
+    contact: Contact | None = None,
+    contact_data: dict[str, Any] | None = None,
+    owner: User | None = None,
+    owner_given: bool = False,
+    **lead_fields: Any,
+) -> Lead:
+    """A person records a new lead (API and pages), with an existing or a new customer and contact.
+
+    A rep's lead is their own; a manager's lead goes to a person of their region or to the
+    region's pool; product managers review and do not create leads.
+    """
+    if actor.role == Role.PRODUCT_MANAGER and not actor.is_superuser:
+        raise PermissionDenied("product managers do not create leads")
+    if (customer is None) == (customer_data is None):
+        raise ValidationError({"customer": "give either customer_id or a new customer"})
+    if contact is not None and contact_data is not None:
+        raise ValidationError({"contact": "give either contact_id or a new contact, not both"})
+    if actor.role == Role.REP:
+        if owner_given and owner is not None and owner.pk != actor.pk:
+            raise ValidationError({"owner_id": "a rep records leads for themself"})
+        owner = actor
+    elif actor.role == Role.MANAGER and owner is not None and owner.region_id != actor.region_id:
+        raise ValidationError({"owner_id": "a manager hands leads to people of their own region"})
+    if customer is None:
+        assert customer_data is not None
+        customer = customer_create(actor=actor, **customer_data)
+    if contact_data is not None:
+        contact = contact_create(actor=actor, customer=customer, **contact_data)
+    return lead_create(actor=actor, customer=customer, contact=contact, owner=owner, **lead_fields)
