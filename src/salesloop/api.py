@@ -85,11 +85,15 @@ def _routers() -> None:
     from salesloop.accounts.api import router as accounts_router
     from salesloop.core.api import router as core_router
     from salesloop.crm.api import contacts_router, customers_router, leads_router
+    from salesloop.intake.api import merge_router
+    from salesloop.intake.api import router as intake_router
     from salesloop.pipeline.api import router as pipeline_router
 
     api.add_router("", accounts_router, tags=["me"])
     api.add_router("/leads", leads_router, tags=["leads"])
     api.add_router("/leads", pipeline_router, tags=["leads"])
+    api.add_router("/leads", merge_router, tags=["leads"])
+    api.add_router("/intake", intake_router, tags=["intake"])
     api.add_router("/customers", customers_router, tags=["customers"])
     api.add_router("/contacts", contacts_router, tags=["contacts"])
     api.add_router("/explanations", core_router, tags=["explanations"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -93,6 +94,8 @@ INSTALLED_APPS = [
     "salesloop.accounts",
     "salesloop.crm",
     "salesloop.pipeline",
+    "salesloop.notify",
+    "salesloop.intake",
     "salesloop.demo",
 ]
 
@@ -158,7 +161,9 @@ def _database() -> dict:
             "timeout": 20,
         }
         config["CONN_MAX_AGE"] = 0 if TESTING else config.get("CONN_MAX_AGE", 60)
-        config["TEST"] = {"NAME": None}
+        # Tests use a file, not the in-memory default: concurrency tests run many threads, and an
+        # in-memory database shared between threads locks tables instead of waiting its turn.
+        config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"salesloop-test-{os.getpid()}.sqlite3")}
     elif engine.startswith("django.db.backends.postgresql"):
         config.setdefault("OPTIONS", {})
         config["CONN_HEALTH_CHECKS"] = True

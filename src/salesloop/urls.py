@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("salesloop.intake.urls")),
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.crm.urls")),
 ]

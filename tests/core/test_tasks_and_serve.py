@@ -23,7 +23,7 @@ from tests.factories import lead_make
 DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_runs_a_task_enqueued_on_the_database_queue(org):
     from django_tasks_db.models import DBTaskResult
 

@@ -31,8 +31,40 @@ class CompanySize(models.TextChoices):
     XL = "1000+", "1000+"
 
 
+def company_key(name: str) -> str:
+    """A company name reduced to what identifies it: 「杭州星河新能源科技有限公司」 and
+    「杭州星河新能源科技（有限公司）」 share a key. Used to find the same company written twice."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", name or "").lower()
+    text = re.sub(r"[\s\-_·.,，。()（）\[\]【】\"'“”]+", "", text)
+    for suffix in (
+        "股份有限公司",
+        "有限责任公司",
+        "有限公司",
+        "集团公司",
+        "集团",
+        "公司",
+        "coltd",
+        "ltd",
+        "inc",
+    ):
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    return text[:200]
+
+
 class Customer(BaseModel):
     name = models.CharField(max_length=200, db_index=True)
+    name_key = models.CharField(
+        max_length=200,
+        db_index=True,
+        blank=True,
+        default="",
+        help_text="company_key(name), kept by the services",
+    )
     industry = models.CharField(max_length=40, blank=True, default="")
     size = models.CharField(max_length=10, choices=CompanySize.choices, blank=True, default="")
     province = models.ForeignKey(
@@ -63,11 +95,20 @@ class Contact(BaseModel):
         ordering = ["-id"]
         verbose_name = _("Contact")
         verbose_name_plural = _("Contacts")
-        indexes = [
-            models.Index(fields=["phone"], name="contact_phone_idx"),
-            models.Index(fields=["wecom_external_id"], name="contact_wecom_idx"),
-            models.Index(fields=["email"], name="contact_email_idx"),
+        # A person is known by phone or WeCom id (SPEC C1.4): at most one contact per number, so that
+        # concurrent arrivals of one number resolve to one person (the loser of the race gets the
+        # IntegrityError and becomes a touch).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone"], condition=~models.Q(phone=""), name="contact_phone_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["wecom_external_id"],
+                condition=~models.Q(wecom_external_id=""),
+                name="contact_wecom_unique",
+            ),
         ]
+        indexes = [models.Index(fields=["email"], name="contact_email_idx")]
 
     def __str__(self) -> str:
         return self.name
@@ -120,6 +161,22 @@ class Lead(BaseModel):
     stage_entered_at = models.DateTimeField(default=clock.now)
     assigned_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    referred_by = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referrals",
+        help_text="the existing customer who referred this lead (老客转介)",
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_leads",
+        help_text="set when this lead was merged into another; cleared by un-merge",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -19,7 +19,7 @@ def leads_visible_to(user: Any) -> QuerySet[Lead]:
     """rep → own leads; manager → leads of their region and leads their region's reps own;
     director, product manager, admin → all; anyone else → none."""
     leads = Lead.objects.all()
-    if not user.is_authenticated or not user.is_active:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
         return leads.none()
     if sees_all(user):
         return leads
@@ -107,7 +107,8 @@ def lead_list(
     """One page of leads, newest first, by keyset (`id < last id`): the cost of page 1,000 is the
     cost of page 1, and nothing counts the whole table."""
     limit = limit or settings.SALESLOOP_PAGE_SIZE
-    leads = leads_visible_to(user)
+    # A lead merged into another lives on inside the survivor; lists show the survivor only.
+    leads = leads_visible_to(user).filter(merged_into__isnull=True)
     if filters.stage:
         # Resolve the code to ids first so the (stage, -id) index serves the page without a join.
         stage_model = Lead._meta.get_field("stage").related_model

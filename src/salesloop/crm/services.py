@@ -9,13 +9,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from salesloop.accounts.models import Province, User
 from salesloop.core import clock
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role
-from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead
+from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead, company_key
 from salesloop.crm.phones import PhoneError, phone_to_e164
 from salesloop.crm.selectors import lead_editable
 
@@ -76,8 +76,10 @@ def customer_create(
 ) -> Customer:
     if size and size not in CompanySize.values:
         raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
+    clean_name = _clean_text(name, "name", required=True)
     customer = Customer.objects.create(
-        name=_clean_text(name, "name", required=True),
+        name=clean_name,
+        name_key=company_key(clean_name),
         industry=_clean_text(industry, "industry", max_length=40),
         size=size,
         province=province,
@@ -97,6 +99,7 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
             raise ValidationError({key: "cannot be changed here"})
         if key == "name":
             value = _clean_text(value, "name", required=True)
+            customer.name_key = company_key(value)
         elif key == "size" and value and value not in CompanySize.values:
             raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
         elif key in {"industry", "city"}:
@@ -124,7 +127,7 @@ def contact_create(
     wecom_external_id: str = "",
     email: str = "",
 ) -> Contact:
-    contact = Contact.objects.create(
+    contact = Contact(
         customer=customer,
         name=_clean_text(name, "name", required=True, max_length=80),
         title=_clean_text(title, "title", max_length=80),
@@ -132,6 +135,7 @@ def contact_create(
         wecom_external_id=_clean_text(wecom_external_id, "wecom_external_id", max_length=64),
         email=_clean_email(email),
     )
+    _contact_save_unique(contact)
     audit_record(
         actor=actor, action="contact.create", target=contact, after=snapshot(contact, CONTACT_FIELDS)
     )
@@ -155,7 +159,7 @@ def contact_update(*, actor: User, contact: Contact, **changes: Any) -> Contact:
         else:
             raise ValidationError({key: "cannot be changed here"})
         setattr(contact, key, value)
-    contact.save()
+    _contact_save_unique(contact)
     audit_record(
         actor=actor,
         action="contact.update",
@@ -164,6 +168,22 @@ def contact_update(*, actor: User, contact: Contact, **changes: Any) -> Contact:
         after=snapshot(contact, CONTACT_FIELDS),
     )
     return contact
+
+
+def _contact_save_unique(contact: Contact) -> None:
+    """Save, refusing by field a phone or WeCom id that already identifies another person."""
+    others = Contact.objects.exclude(pk=contact.pk)
+    for field in ("phone", "wecom_external_id"):
+        value = getattr(contact, field)
+        if value:
+            existing = others.filter(**{field: value}).values_list("pk", flat=True).first()
+            if existing:
+                raise ValidationError({field: f"already belongs to contact #{existing}"})
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as exc:  # lost a race with a concurrent writer of the same number
+        raise ValidationError({"phone": "already belongs to another contact"}) from exc
 
 
 def _check_owner(owner: User | None) -> None:

@@ -1,0 +1,492 @@
+"""Intake (SPEC C1): store raw first, read it through the source's mapping, normalise, resolve the
+person, then create a lead or record a touch (回流). Every step is idempotent and explained."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from salesloop.accounts.geography import PROVINCE_CODE_BY_NAME, province_code
+from salesloop.accounts.models import Province
+from salesloop.core import clock, explanations
+from salesloop.core.audit import audit_record, snapshot
+from salesloop.core.roles import Role, is_admin
+from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
+from salesloop.crm.phones import PhoneError, phone_parse
+from salesloop.crm.services import contact_create, customer_create, lead_create
+from salesloop.intake.channels import Arrival, MappingError, arrival_read, mapping_validate
+from salesloop.intake.models import EventStatus, InboundEvent, MergeSuggestion, Source, SourceKind
+from salesloop.notify.services import notification_send
+
+log = logging.getLogger(__name__)
+
+SOURCE_FIELDS = (
+    "kind",
+    "name",
+    "slug",
+    "field_mapping",
+    "pipeline",
+    "default_campaign",
+    "enabled",
+    "wecom_corp_id",
+)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ProcessingError(Exception):
+    """A payload that cannot become a lead; the message is the readable reason kept on the event."""
+
+
+# ---- sources --------------------------------------------------------------------------------
+
+
+def _source_validate(source: Source) -> None:
+    if source.kind not in SourceKind.values:
+        raise ValidationError({"kind": f"one of {', '.join(SourceKind.values)}"})
+    if not source.name.strip():
+        raise ValidationError({"name": "required"})
+    try:
+        mapping_validate(source.field_mapping)
+    except MappingError as exc:
+        raise ValidationError({"field_mapping": str(exc)}) from exc
+    if source.kind == SourceKind.WECOM:
+        if not source.wecom_token:
+            raise ValidationError({"wecom_token": "a WeCom source needs the callback Token"})
+        if len(source.wecom_aes_key) != 43:
+            raise ValidationError({"wecom_aes_key": "the EncodingAESKey has 43 characters"})
+        if not source.wecom_corp_id:
+            raise ValidationError({"wecom_corp_id": "a WeCom source needs the corp id"})
+    elif source.kind in {SourceKind.DOUYIN, SourceKind.CALL_400, SourceKind.API} and len(source.secret) < 16:
+        raise ValidationError({"secret": "signed channels need a secret of at least 16 characters"})
+
+
+def _require_admin(actor: Any) -> None:
+    if not is_admin(actor):
+        raise PermissionDenied("only administrators configure channels")
+
+
+@transaction.atomic
+def source_create(
+    *,
+    actor: Any,
+    kind: str,
+    name: str,
+    secret: str = "",
+    wecom_token: str = "",
+    wecom_aes_key: str = "",
+    wecom_corp_id: str = "",
+    field_mapping: dict[str, str] | None = None,
+    pipeline: Any = None,
+    default_campaign: str = "",
+    enabled: bool = True,
+    slug: str | None = None,
+) -> Source:
+    if actor is not None:
+        _require_admin(actor)
+    if not secret and kind in {SourceKind.DOUYIN, SourceKind.CALL_400, SourceKind.API}:
+        import secrets as _secrets
+
+        secret = _secrets.token_urlsafe(32)  # a fresh secret is shown once in the answer
+    source = Source(
+        kind=kind,
+        name=name.strip(),
+        secret=secret,
+        wecom_token=wecom_token,
+        wecom_aes_key=wecom_aes_key,
+        wecom_corp_id=wecom_corp_id,
+        field_mapping=field_mapping or {},
+        pipeline=pipeline,
+        default_campaign=default_campaign,
+        enabled=enabled,
+    )
+    if slug:
+        if Source.objects.filter(slug=slug).exists():
+            raise ValidationError({"slug": f"{slug!r} is taken"})
+        source.slug = slug
+    _source_validate(source)
+    source.save()
+    audit_record(actor=actor, action="source.create", target=source, after=snapshot(source, SOURCE_FIELDS))
+    return source
+
+
+@transaction.atomic
+def source_update(*, actor: Any, source: Source, **changes: Any) -> Source:
+    _require_admin(actor)
+    before = snapshot(source, SOURCE_FIELDS)
+    allowed = {
+        "name",
+        "secret",
+        "wecom_token",
+        "wecom_aes_key",
+        "wecom_corp_id",
+        "field_mapping",
+        "pipeline",
+        "default_campaign",
+        "enabled",
+    }
+    for key, value in changes.items():
+        if key not in allowed:
+            raise ValidationError({key: "cannot be changed"})
+        setattr(source, key, value)
+    _source_validate(source)
+    source.save()
+    audit_record(
+        actor=actor,
+        action="source.update",
+        target=source,
+        before=before,
+        after=snapshot(source, SOURCE_FIELDS),
+    )
+    return source
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    event_id: int
+    status: str
+    lead_id: int | None
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"event_id": self.event_id, "status": self.status, "lead_id": self.lead_id}
+        if self.error:
+            answer["error"] = self.error
+        return answer
+
+
+def outcome_of(event: InboundEvent) -> Outcome:
+    return Outcome(event_id=event.pk, status=event.status, lead_id=event.lead_id, error=event.error)
+
+
+def event_receive(
+    *,
+    source: Source,
+    body: str,
+    external_id: str = "",
+    headers: dict[str, str] | None = None,
+    remote_addr: str | None = None,
+    created_by: Any = None,
+    process: bool = True,
+) -> Outcome:
+    """Store the raw payload, then process it — in one transaction, which the caller's answer
+    acknowledges. A replay of (source, external id) answers with the first outcome, creates nothing.
+
+    Processing failures never lose the payload: the event stays, marked failed with the reason.
+    """
+    with transaction.atomic():
+        existing = _event_existing(source, external_id)
+        if existing is not None:
+            return outcome_of(existing)
+        try:
+            with transaction.atomic():
+                event = InboundEvent.objects.create(
+                    source=source,
+                    external_id=external_id[:128],
+                    body=body,
+                    headers=headers or {},
+                    remote_addr=remote_addr,
+                    created_by=created_by if getattr(created_by, "pk", None) else None,
+                )
+        except IntegrityError:
+            # A concurrent delivery of the same item won the race; answer with its outcome.
+            existing = _event_existing(source, external_id)
+            if existing is None:
+                raise
+            return outcome_of(existing)
+        if process:
+            event_process(event=event)
+        return outcome_of(event)
+
+
+def _event_existing(source: Source, external_id: str) -> InboundEvent | None:
+    if not external_id:
+        return None
+    return InboundEvent.objects.filter(source=source, external_id=external_id[:128]).first()
+
+
+def event_process(*, event: InboundEvent) -> InboundEvent:
+    """Read, normalise and resolve one stored event. Idempotent: a processed event is left alone."""
+    if event.status in {EventStatus.CREATED, EventStatus.TOUCH, EventStatus.IGNORED}:
+        return event
+    event.attempts += 1
+    event.processed_at = clock.now()
+    try:
+        with transaction.atomic():
+            arrival = _arrival(event)
+            event.normalised = arrival.as_json()
+            event.campaign = (arrival.campaign or event.source.default_campaign)[:120]
+            lead, is_new = _lead_for_arrival(event.source, arrival, event)
+    except ProcessingError as exc:
+        event.status, event.error, event.lead = EventStatus.FAILED, str(exc), None
+    except ValidationError as exc:
+        event.status, event.error, event.lead = EventStatus.FAILED, _validation_reason(exc), None
+    else:
+        event.status = EventStatus.CREATED if is_new else EventStatus.TOUCH
+        event.error = ""
+        event.lead = lead
+        if not is_new:
+            _touch_notify(lead, event)
+    event.save(
+        update_fields=["status", "error", "lead", "normalised", "campaign", "attempts", "processed_at"]
+    )
+    return event
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"{field}: {' '.join(m for e in errs for m in e.messages)}"
+            for field, errs in exc.error_dict.items()
+        )
+    return " ".join(exc.messages)
+
+
+def _arrival(event: InboundEvent) -> Arrival:
+    try:
+        item = json.loads(event.body)
+    except ValueError as exc:
+        raise ProcessingError(f"the payload is not JSON: {exc}") from exc
+    try:
+        return arrival_read(event.source.kind, event.source.field_mapping, item)
+    except MappingError as exc:
+        raise ProcessingError(str(exc)) from exc
+
+
+@dataclass
+class Person:
+    phone: str
+    phone_kind: str
+    province_code: str | None
+    city: str
+
+
+def _person(source: Source, arrival: Arrival) -> Person:
+    from salesloop.intake.channels import mapping_for
+
+    phone_path = mapping_for(source.kind, source.field_mapping).get("phone", "")
+    phone = kind = ""
+    derived_province = derived_city = None
+    if arrival.phone:
+        try:
+            info = phone_parse(arrival.phone)
+        except PhoneError as exc:
+            raise ProcessingError(f"phone (from '{phone_path}'): {exc}") from exc
+        phone, kind = info.e164, info.kind
+        derived_province, derived_city = info.province, info.city
+    if not (phone or arrival.wecom_external_id or arrival.email):
+        raise ProcessingError(
+            f"no phone, e-mail or WeCom id in the payload (phone is read from '{phone_path or 'nowhere'}'); "
+            "fix the source's field mapping and retry"
+        )
+    province = province_code(arrival.province) if arrival.province else None
+    if province is None and derived_province:
+        province = PROVINCE_CODE_BY_NAME.get(derived_province)
+    city = arrival.city or (derived_city or "" if province else "")
+    return Person(phone=phone, phone_kind=kind, province_code=province, city=city)
+
+
+def _contact_find(person: Person, arrival: Arrival) -> Contact | None:
+    keys = Q()
+    if person.phone:
+        keys |= Q(phone=person.phone)
+    if arrival.wecom_external_id:
+        keys |= Q(wecom_external_id=arrival.wecom_external_id)
+    if arrival.email:
+        keys |= Q(email=arrival.email.strip().lower())
+    if not keys:
+        return None
+    return Contact.objects.filter(keys).order_by("id").first()
+
+
+def _customer_for(arrival: Arrival, person: Person, actor: Any) -> Customer:
+    name = arrival.company or f"{arrival.contact_name or '未具名客户'}（个人）"
+    key = company_key(name)
+    if arrival.company and key:
+        existing = Customer.objects.filter(name_key=key).order_by("id").first()
+        if existing is not None:
+            return existing
+    province = Province.objects.filter(code=person.province_code).first() if person.province_code else None
+    return customer_create(
+        actor=actor, name=name, industry=arrival.industry[:40], province=province, city=person.city[:40]
+    )
+
+
+def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> tuple[Lead, bool]:
+    """The person's open lead (a touch), or a new lead. Concurrent arrivals of one person resolve
+    to one contact (unique phone / WeCom id) and, under its row lock, to one open lead."""
+    person = _person(source, arrival)
+    contact = _contact_find(person, arrival)
+    if contact is None:
+        try:
+            with transaction.atomic():
+                customer = _customer_for(arrival, person, event.created_by)
+                contact = contact_create(
+                    actor=event.created_by,
+                    customer=customer,
+                    name=arrival.contact_name or "未具名",
+                    title=arrival.job_title,
+                    phone=person.phone,
+                    wecom_external_id=arrival.wecom_external_id,
+                    email=arrival.email,
+                )
+        except ValidationError as exc:
+            # Someone else created this person a moment ago: resolve to them.
+            contact = _contact_find(person, arrival)
+            if contact is None:
+                raise ProcessingError(_validation_reason(exc)) from exc
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    open_lead = (
+        Lead.objects.filter(contact=contact, status=LeadStatus.OPEN, merged_into__isnull=True)
+        .select_related("owner")
+        .order_by("id")
+        .first()
+    )
+    if open_lead is not None:
+        return open_lead, False
+    customer = contact.customer or _customer_for(arrival, person, event.created_by)
+    channel = source.kind if source.kind in Channel.values else Channel.API
+    lead = lead_create(
+        actor=event.created_by,
+        customer=customer,
+        contact=contact,
+        source=channel,
+        title=arrival.company or arrival.contact_name or customer.name,
+        campaign=(arrival.campaign or source.default_campaign)[:120],
+        pipeline=source.pipeline,
+        created_at=event.received_at,  # a lead "arrives" when its payload did (C1.7 latency)
+    )
+    _merge_candidates_suggest(lead, contact, customer)
+    return lead, True
+
+
+def _touch_notify(lead: Lead, event: InboundEvent) -> None:
+    """回流: tell the owner (or, for a pool lead, nobody yet — the pool page shows it)."""
+    if lead.owner_id is None:
+        return
+    notification_send(
+        user=lead.owner,
+        kind="lead.touch",
+        title=f"线索回流：{lead.title}",
+        body=f"{lead.title} 通过「{event.source.name}」再次来访。",
+        link=f"/leads/{lead.pk}/",
+    )
+
+
+def _merge_candidates_suggest(lead: Lead, contact: Contact, customer: Customer) -> None:
+    """Fuzzy identity (SPEC C1.4): another open lead of the same company whose contact's name is
+    similar is suggested for merge, with the reason — never merged automatically."""
+    if not customer.name_key or customer.name.endswith("（个人）"):
+        return
+    candidates = (
+        Lead.objects.filter(
+            customer__name_key=customer.name_key, status=LeadStatus.OPEN, merged_into__isnull=True
+        )
+        .exclude(pk=lead.pk)
+        .select_related("contact")
+        .order_by("-id")[:20]
+    )
+    for other in candidates:
+        other_name = other.contact.name if other.contact else ""
+        similarity = difflib.SequenceMatcher(None, contact.name, other_name).ratio()
+        same_surname = bool(contact.name and other_name and contact.name[0] == other_name[0])
+        if similarity < 0.5 and not (same_surname and len(contact.name) <= 3):
+            continue
+        score = round(0.5 + similarity / 2, 3)
+        MergeSuggestion.objects.get_or_create(
+            lead=lead,
+            candidate=other,
+            defaults={
+                "score": score,
+                "explanation": explanations.build(
+                    "merge_suggestion",
+                    company_key=customer.name_key,
+                    name=contact.name,
+                    other_name=other_name,
+                    name_similarity=round(similarity, 3),
+                    same_surname=same_surname,
+                ),
+            },
+        )
+
+
+@transaction.atomic
+def event_retry(*, actor: Any, event: InboundEvent) -> InboundEvent:
+    """Re-process a failed event from its stored raw payload (after the mapping was fixed)."""
+    if not (is_admin(actor) or actor.role == Role.DIRECTOR):
+        raise PermissionDenied("only administrators and directors retry inbound events")
+    event = InboundEvent.objects.select_for_update().select_related("source").get(pk=event.pk)
+    if event.status != EventStatus.FAILED:
+        raise ValidationError({"status": f"only failed events are retried; this one is {event.status}"})
+    before = {"status": event.status, "error": event.error}
+    event_process(event=event)
+    audit_record(
+        actor=actor,
+        action="event.retry",
+        target=event,
+        before=before,
+        after={"status": event.status, "error": event.error, "lead": event.lead_id},
+    )
+    return event
+
+
+# ---- merge ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def lead_merge(*, actor: Any, survivor: Lead, merged: Lead, reason: str = "") -> Lead:
+    """Fold `merged` into `survivor`: the merged lead leaves lists and its inbound events count for the
+    survivor; nothing is deleted, so un-merge restores it exactly."""
+    if actor.role not in {Role.MANAGER, Role.DIRECTOR, Role.ADMIN} and not actor.is_superuser:
+        raise PermissionDenied("managers, directors and administrators merge leads")
+    if survivor.pk == merged.pk:
+        raise ValidationError({"merged_lead_id": "a lead cannot be merged into itself"})
+    survivor, merged = (Lead.objects.select_for_update().get(pk=pk) for pk in (survivor.pk, merged.pk))
+    if survivor.merged_into_id:
+        raise ValidationError({"lead_id": f"this lead is itself merged into #{survivor.merged_into_id}"})
+    if merged.merged_into_id:
+        raise ValidationError({"merged_lead_id": f"already merged into #{merged.merged_into_id}"})
+    merged.merged_into = survivor
+    merged.save(update_fields=["merged_into"])
+    MergeSuggestion.objects.filter(
+        Q(lead=merged, candidate=survivor) | Q(lead=survivor, candidate=merged)
+    ).update(status=MergeSuggestion.Status.MERGED)
+    audit_record(
+        actor=actor,
+        action="lead.merge",
+        target=merged,
+        before={"merged_into": None},
+        after={"merged_into": survivor.pk},
+        reason=reason,
+    )
+    return survivor
+
+
+@transaction.atomic
+def lead_unmerge(*, actor: Any, merged: Lead, reason: str = "") -> Lead:
+    if actor.role not in {Role.MANAGER, Role.DIRECTOR, Role.ADMIN} and not actor.is_superuser:
+        raise PermissionDenied("managers, directors and administrators un-merge leads")
+    merged = Lead.objects.select_for_update().get(pk=merged.pk)
+    if merged.merged_into_id is None:
+        raise ValidationError({"lead_id": "this lead is not merged"})
+    before = merged.merged_into_id
+    merged.merged_into = None
+    merged.save(update_fields=["merged_into"])
+    audit_record(
+        actor=actor,
+        action="lead.unmerge",
+        target=merged,
+        before={"merged_into": before},
+        after={"merged_into": None},
+        reason=reason,
+    )
+    return merged
