@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from salesloop.api import api
+from salesloop.core.views import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", healthz, name="healthz"),
     path("", include("salesloop.intake.urls")),
+    path("intake/", include("salesloop.intake.page_urls")),
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.crm.urls")),
 ]

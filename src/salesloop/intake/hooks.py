@@ -228,9 +228,17 @@ def _wecom(request: HttpRequest, source: Source, body: bytes) -> HttpResponse:
     return wecom_receive(request, source, body)
 
 
+def _card(request: HttpRequest, source: Source, body: bytes) -> HttpResponse:
+    from salesloop.intake.cards import card_receive
+
+    return card_receive(request, source, body)
+
+
 RECEIVERS: dict[str, Callable[[HttpRequest, Source, bytes], HttpResponse]] = {
     SourceKind.DOUYIN: receive_json_items,
     SourceKind.CALL_400: receive_json_items,
     SourceKind.API: receive_json_items,
     SourceKind.WEB_FORM: receive_web_form_json,
+    SourceKind.WECOM: _wecom,
+    SourceKind.CARD: _card,
 }
