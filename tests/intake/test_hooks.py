@@ -219,3 +219,28 @@ class TestReports:
         mine = next(s for s in stats if s["source_id"] == douyin.pk)
         assert mine["today"] == {"received": 6, "created": 2, "touch": 3, "failed": 1}
         assert mine["days30"] == mine["today"]
+
+
+class TestReferral:
+    def test_a_referral_from_a_customer_keeps_the_referrer(self, org, api_as):
+        from tests.factories import lead_make
+
+        existing = lead_make(owner=org.alice)
+        api = api_as(org.alice)
+        response = api.post(
+            f"/api/v1/customers/{existing.customer_id}/referrals",
+            {"name": "周芷若", "phone": "13712345678", "company": "深圳峨眉医疗器械有限公司"},
+        )
+        assert response.status_code == 201, response.content
+        lead = Lead.objects.get(pk=response.json()["lead_id"])
+        assert (lead.source, lead.referred_by_id) == ("referral", existing.customer_id)
+        assert lead.region.name == "华南"  # 137 1234 5678 is a Guangdong number
+        bad = api.post(f"/api/v1/customers/{existing.customer_id}/referrals", {"name": "x", "phone": "123"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "phone"
+
+    def test_referrals_only_from_customers_in_scope(self, org, api_as):
+        from tests.factories import lead_make
+
+        hidden = lead_make(owner=org.bob)
+        response = api_as(org.alice).post(f"/api/v1/customers/{hidden.customer_id}/referrals", {"name": "x"})
+        assert response.status_code == 404

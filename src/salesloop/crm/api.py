@@ -410,6 +410,36 @@ def customer_update(request: HttpRequest, customer_id: RecordId, payload: Custom
     return customer_out(services.customer_update(actor=user, customer=customer, **changes))
 
 
+class ReferralIn(Schema):
+    name: Text(80)  # type: ignore[valid-type]
+    phone: Text(40) = ""  # type: ignore[valid-type]
+    company: Text(200) = ""  # type: ignore[valid-type]
+    email: Text(254) = ""  # type: ignore[valid-type]
+    message: Text(2000) = ""  # type: ignore[valid-type]
+
+
+class ReferralOut(Schema):
+    event_id: int
+    status: str
+    lead_id: int | None
+
+
+@customers_router.post(
+    "/{customer_id}/referrals",
+    response={201: ReferralOut},
+    summary="Record a person this customer referred (老客转介)",
+)
+def customer_referral(
+    request: HttpRequest, customer_id: RecordId, payload: ReferralIn
+) -> Status[dict[str, Any]]:
+    from salesloop.intake.services import referral_create
+
+    user = request.auth  # type: ignore[attr-defined]
+    referrer = selectors.customer_get(user=user, customer_id=customer_id)
+    outcome = referral_create(actor=user, referrer=referrer, **payload.dict())
+    return Status(201, outcome.as_json())
+
+
 # ---- contacts -------------------------------------------------------------------------------
 
 

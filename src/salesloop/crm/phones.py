@@ -37,12 +37,25 @@ def phone_parse(raw: str) -> PhoneInfo:
         text = "+" + text
     elif digits[:3] in {"400", "800"} and len(digits) == 10:
         text = "+86" + digits
+    if not digits or any(ch.isalpha() for ch in text):
+        raise PhoneError(f"not a phone number: {raw!r}")
+    national = digits
+    for country in ("0086", "86"):
+        if (text.startswith("+86") or text.startswith("(+86)") or digits.startswith(country)) and len(
+            digits
+        ) > 11:
+            national = digits[len(country) :] if digits.startswith(country) else digits[2:]
+            break
+    if len(national) < 7:
+        raise PhoneError(f"too few digits for a phone number ({len(national)}): {raw!r}")
+    if national.startswith("1") and len(national) != 11 and not national.startswith("10"):
+        raise PhoneError(f"a mobile number has 11 digits, this has {len(national)}: {raw!r}")
     try:
         number = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException as exc:
         raise PhoneError(f"not a phone number: {raw!r}") from exc
     if not phonenumbers.is_possible_number(number):
-        raise PhoneError(f"wrong number of digits: {raw!r}")
+        raise PhoneError(f"wrong number of digits for this kind of number: {raw!r}")
     if not phonenumbers.is_valid_number(number):
         raise PhoneError(f"no such number range: {raw!r}")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -204,6 +204,7 @@ def lead_create(
     expected_amount: Any = "0",
     pipeline: Any = None,
     created_at: dt.datetime | None = None,
+    referred_by: Customer | None = None,
 ) -> Lead:
     """A new lead enters the first stage of its pipeline; that entry is its first StageMove.
 
@@ -238,6 +239,7 @@ def lead_create(
         stage_entered_at=now,
         assigned_at=now if owner else None,
         created_at=now,
+        referred_by=referred_by,
     )
     stage_move_record(
         lead=lead,

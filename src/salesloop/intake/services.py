@@ -355,6 +355,15 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         return open_lead, False
     customer = contact.customer or _customer_for(arrival, person, event.created_by)
     channel = source.kind if source.kind in Channel.values else Channel.API
+    referrer = None
+    if arrival.referrer_customer_id:
+        referrer = (
+            Customer.objects.filter(pk=int(arrival.referrer_customer_id)).first()
+            if (arrival.referrer_customer_id.isdigit() and len(arrival.referrer_customer_id) < 19)
+            else None
+        )
+        if referrer is None:
+            raise ProcessingError(f"referrer_customer_id: no customer #{arrival.referrer_customer_id}")
     lead = lead_create(
         actor=event.created_by,
         customer=customer,
@@ -364,6 +373,7 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         campaign=(arrival.campaign or source.default_campaign)[:120],
         pipeline=source.pipeline,
         created_at=event.received_at,  # a lead "arrives" when its payload did (C1.7 latency)
+        referred_by=referrer,
     )
     _merge_candidates_suggest(lead, contact, customer)
     return lead, True
@@ -437,6 +447,52 @@ def event_retry(*, actor: Any, event: InboundEvent) -> InboundEvent:
         after={"status": event.status, "error": event.error, "lead": event.lead_id},
     )
     return event
+
+
+def referral_source() -> Source:
+    source = Source.objects.filter(kind=SourceKind.REFERRAL, enabled=True).order_by("id").first()
+    if source is None:
+        source = source_create(actor=None, kind=SourceKind.REFERRAL, name="老客转介")
+    return source
+
+
+def referral_create(
+    *,
+    actor: Any,
+    referrer: Customer,
+    name: str,
+    phone: str = "",
+    company: str = "",
+    email: str = "",
+    message: str = "",
+) -> Outcome:
+    """C1.1 老客转介: someone working an existing customer records the person that customer referred.
+    It takes the normal intake path (raw event, identity, dedup) and the lead keeps the referrer."""
+    import uuid
+
+    if actor.role == Role.PRODUCT_MANAGER and not actor.is_superuser:
+        raise PermissionDenied("product managers do not record referrals")
+    if not name.strip():
+        raise ValidationError({"name": "required"})
+    item = {
+        "referral_id": uuid.uuid4().hex,
+        "referrer_customer_id": referrer.pk,
+        "name": name.strip(),
+        "phone": phone,
+        "company": company,
+        "email": email,
+        "message": message,
+    }
+    outcome = event_receive(
+        source=referral_source(),
+        body=json.dumps(item, ensure_ascii=False),
+        external_id=item["referral_id"],
+        created_by=actor,
+    )
+    if outcome.status == EventStatus.FAILED:
+        field = "phone" if "phone" in outcome.error else "name"
+        raise ValidationError({field: outcome.error})
+    return outcome
 
 
 # ---- merge ----------------------------------------------------------------------------------
