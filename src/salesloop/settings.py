@@ -193,6 +193,7 @@ USE_TZ = True
 TIME_ZONE = env_str("SALESLOOP_TIME_ZONE", "Asia/Shanghai")
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the project-wide stylesheet and icons live outside any app
 STATIC_ROOT = VAR_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

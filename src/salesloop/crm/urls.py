@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.urls import path
 
 from salesloop.crm import views
@@ -6,4 +8,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("leads/", views.lead_list_page, name="lead-list"),
     path("leads/<int:lead_id>/", views.lead_detail_page, name="lead-detail"),
+    path("leads/<int:lead_id>/move/", views.lead_move, name="lead-move"),
 ]
