@@ -203,19 +203,19 @@ class TestUrlVerification:
         assert response.status_code == 400
         assert "EncodingAESKey" in response.json()["detail"] or "decrypt" in response.json()["detail"]
 
-    def test_a_source_whose_key_is_not_base64_says_so(self, client, org, wecom):
-        # given a key of the right length that the source validation lets through but cannot decode
-        source = source_create(
-            actor=None,
-            kind="wecom",
-            name="坏钥匙",
-            wecom_token=TOKEN,
-            wecom_aes_key="-" * 43,
-            wecom_corp_id=CORP_ID,
-        )
-        response = wecom.verify_url(client, source, "1")
-        assert response.status_code == 503
-        assert "EncodingAESKey" in response.json()["detail"]
+    def test_a_key_of_the_right_length_that_is_not_base64_is_refused_at_configuration(self, org):
+        from django.core.exceptions import ValidationError
+
+        with pytest.raises(ValidationError) as refused:
+            source_create(
+                actor=None,
+                kind="wecom",
+                name="坏钥匙",
+                wecom_token=TOKEN,
+                wecom_aes_key="-" * 43,
+                wecom_corp_id=CORP_ID,
+            )
+        assert "wecom_aes_key" in refused.value.message_dict
 
 
 class TestCallbacks:

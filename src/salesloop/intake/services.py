@@ -59,12 +59,24 @@ def _source_validate(source: Source) -> None:
     if source.kind == SourceKind.WECOM:
         if not source.wecom_token:
             raise ValidationError({"wecom_token": "a WeCom source needs the callback Token"})
-        if len(source.wecom_aes_key) != 43:
-            raise ValidationError({"wecom_aes_key": "the EncodingAESKey has 43 characters"})
+        if len(source.wecom_aes_key) != 43 or not _aes_key_decodes(source.wecom_aes_key):
+            raise ValidationError(
+                {"wecom_aes_key": "the EncodingAESKey is 43 characters of base64 (a 32-byte key)"}
+            )
         if not source.wecom_corp_id:
             raise ValidationError({"wecom_corp_id": "a WeCom source needs the corp id"})
     elif source.kind in {SourceKind.DOUYIN, SourceKind.CALL_400, SourceKind.API} and len(source.secret) < 16:
         raise ValidationError({"secret": "signed channels need a secret of at least 16 characters"})
+
+
+def _aes_key_decodes(key: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return len(base64.b64decode(key + "=", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _require_admin(actor: Any) -> None:
@@ -177,11 +189,14 @@ def event_receive(
     remote_addr: str | None = None,
     created_by: Any = None,
     process: bool = True,
+    settle: tuple[str, str] | None = None,
 ) -> Outcome:
     """Store the raw payload, then process it — in one transaction, which the caller's answer
     acknowledges. A replay of (source, external id) answers with the first outcome, creates nothing.
 
     Processing failures never lose the payload: the event stays, marked failed with the reason.
+    `settle=(status, reason)` stores an event whose outcome the channel already knows (a WeCom
+    event that is not a new contact is `ignored`; an undecodable one `failed`) instead of processing.
     """
     with transaction.atomic():
         existing = _event_existing(source, external_id)
@@ -203,7 +218,11 @@ def event_receive(
             if existing is None:
                 raise
             return outcome_of(existing)
-        if process:
+        if settle is not None:
+            event.status, event.error = settle
+            event.processed_at = clock.now()
+            event.save(update_fields=["status", "error", "processed_at"])
+        elif process:
             event_process(event=event)
         return outcome_of(event)
 

@@ -41,13 +41,11 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from salesloop.core import clock
 from salesloop.intake.hooks import client_ip, error, kept_headers
-from salesloop.intake.models import EventStatus, InboundEvent, Source
-from salesloop.intake.services import Outcome, event_receive, outcome_of
+from salesloop.intake.models import EventStatus, Source
+from salesloop.intake.services import Outcome, event_receive
 
 log = logging.getLogger(__name__)
 
@@ -307,21 +305,15 @@ def _event_settled(
     reason: str,
 ) -> Outcome:
     """Store an event that is not processed into a lead, already decided (ignored, or failed with
-    the reason). `event_receive` has no such outcome, hence the store-then-mark; a replay finds the
-    event already marked and leaves it alone."""
-    with transaction.atomic():
-        outcome = event_receive(
-            source=source,
-            body=body,
-            external_id=external_id,
-            headers=headers,
-            remote_addr=remote_addr,
-            process=False,
-        )
-        InboundEvent.objects.filter(pk=outcome.event_id, status=EventStatus.RECEIVED).update(
-            status=status, error=reason, processed_at=clock.now()
-        )
-        return outcome_of(InboundEvent.objects.get(pk=outcome.event_id))
+    the reason); a replay finds the event already settled and answers with it."""
+    return event_receive(
+        source=source,
+        body=body,
+        external_id=external_id,
+        headers=headers,
+        remote_addr=remote_addr,
+        settle=(status, reason),
+    )
 
 
 def _success(outcome: Outcome) -> HttpResponse:
