@@ -60,9 +60,9 @@ def server_database(tmp_path):
     import psycopg
 
     name = f"salesloop_serve_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.connect(test_url, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
     base = test_url.rsplit("/", 1)[0]
+    admin = psycopg.connect(f"{base}/postgres", autocommit=True)  # the maintenance database always exists
+    admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{base}/{name}"
     finally:
