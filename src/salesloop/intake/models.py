@@ -114,7 +114,7 @@ class MergeSuggestion(models.Model):
     """Two open leads that look like one person (same company, similar name), for a person to judge."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", _("Awaiting review")
         MERGED = "merged", _("Merged")
         DISMISSED = "dismissed", _("Dismissed")
 
@@ -131,3 +131,6 @@ class MergeSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} ~ {self.candidate_id}"
+
+
+from salesloop.intake.imports.models import ImportJob, ImportRejectedRow  # noqa: E402,F401 -- models of the imports package

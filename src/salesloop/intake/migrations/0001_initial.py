@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('score', models.DecimalField(decimal_places=3, max_digits=4)),
                 ('explanation', models.JSONField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('merged', 'Merged'), ('dismissed', 'Dismissed')], default='open', max_length=10)),
+                ('status', models.CharField(choices=[('open', 'Awaiting review'), ('merged', 'Merged'), ('dismissed', 'Dismissed')], default='open', max_length=10)),
                 ('created_at', models.DateTimeField(default=salesloop.core.clock.now)),
                 ('candidate', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.lead')),
                 ('lead', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.lead')),
