@@ -87,12 +87,14 @@ def _routers() -> None:
     from salesloop.crm.api import contacts_router, customers_router, leads_router
     from salesloop.intake.api import merge_router
     from salesloop.intake.api import router as intake_router
+    from salesloop.intake.card_api import router as card_router
     from salesloop.pipeline.api import router as pipeline_router
 
     api.add_router("", accounts_router, tags=["me"])
     api.add_router("/leads", leads_router, tags=["leads"])
     api.add_router("/leads", pipeline_router, tags=["leads"])
     api.add_router("/leads", merge_router, tags=["leads"])
+    api.add_router("/intake/cards", card_router, tags=["cards"])
     api.add_router("/intake", intake_router, tags=["intake"])
     api.add_router("/customers", customers_router, tags=["customers"])
     api.add_router("/contacts", contacts_router, tags=["contacts"])

@@ -60,16 +60,16 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def read_body(request: HttpRequest) -> bytes | None:
-    """The body, or None when it is over the 1 MB limit (checked before reading it all)."""
+def read_body(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None when it is over the limit (checked before reading it all)."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > MAX_BODY_BYTES:
+    if declared > limit:
         return None
-    body = request.read(MAX_BODY_BYTES + 1)
-    return None if len(body) > MAX_BODY_BYTES else body
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
 
 
 @csrf_exempt
@@ -86,9 +86,15 @@ def hook(request: HttpRequest, slug: str) -> HttpResponse:
         return receiver(request, source, b"")
     if request.method != "POST":
         return error(405, "POST the payload")
-    body = read_body(request)
+    # Payloads are small JSON or XML (1 MB); only card photos are bigger.
+    limit = MAX_BODY_BYTES
+    if source.kind == SourceKind.CARD:
+        from salesloop.intake.cards import CARD_MAX_BYTES
+
+        limit = CARD_MAX_BYTES
+    body = read_body(request, limit)
     if body is None:
-        return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        return error(413, f"the body is larger than {limit} bytes")
     return receiver(request, source, body)
 
 

@@ -383,8 +383,13 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         )
         if referrer is None:
             raise ProcessingError(f"referrer_customer_id: no customer #{arrival.referrer_customer_id}")
+    # A rep who records a lead themselves (a card they collected, a referral from their customer)
+    # owns it; everything else waits in the region's pool for routing.
+    recorder = event.created_by
+    owner = recorder if recorder is not None and recorder.is_active and recorder.role == Role.REP else None
     lead = lead_create(
         actor=event.created_by,
+        owner=owner,
         customer=customer,
         contact=contact,
         source=channel,
@@ -456,6 +461,11 @@ def event_retry(*, actor: Any, event: InboundEvent) -> InboundEvent:
     event = InboundEvent.objects.select_for_update().select_related("source").get(pk=event.pk)
     if event.status != EventStatus.FAILED:
         raise ValidationError({"status": f"only failed events are retried; this one is {event.status}"})
+    if event.source.kind == SourceKind.CARD and not event.external_id.endswith(":confirmed"):
+        # A card photo is retried by reading it again, not by mapping its (image) body.
+        from salesloop.intake.cards import card_ocr_retry
+
+        return card_ocr_retry(actor=actor, event=event)
     before = {"status": event.status, "error": event.error}
     event_process(event=event)
     audit_record(
