@@ -133,4 +133,3 @@ class MergeSuggestion(models.Model):
         return f"{self.lead_id} ~ {self.candidate_id}"
 
 
-from salesloop.intake.imports.models import ImportJob, ImportRejectedRow  # noqa: E402,F401 -- models of the imports package
