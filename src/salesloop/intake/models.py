@@ -131,5 +131,3 @@ class MergeSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} ~ {self.candidate_id}"
-
-
