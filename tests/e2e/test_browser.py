@@ -83,7 +83,7 @@ def test_manager_logs_in_and_follows_a_lead_from_home_to_detail(browser, live_se
     assert cards.nth(2).inner_text().split() == ["3", "方案演示", "1"]
 
     # the lead list (via the nav) holds her region's leads, not 华南's
-    page.get_by_role("navigation").get_by_role("link", name="线索").click()
+    page.get_by_role("navigation").get_by_role("link", name="线索", exact=True).click()
     page.wait_for_url(f"{live_server.url}/leads/")
     assert page.get_by_role("link", name="云启 CRM 替换项目").is_visible()
     assert page.get_by_text(hidden.title).count() == 0

@@ -1,0 +1,296 @@
+"""Webhook intake over real HTTP against `salesloop serve` (issue: intake benchmark).
+
+Concurrent clients POST signed leads to `/hooks/<slug>` with 20% of them people already sent
+(they must become touches, not leads). Measured: leads/s (accepted deliveries per second), p50
+and p99 latency, and losses — deliveries acknowledged but not stored, or stored twice (must be 0).
+The same server's rate on `/healthz`, a trivial JSON answer, is measured in the same run, so the
+ratio shows what intake itself costs.
+
+    python -m bench.intake_webhooks [--requests 6000] [--clients 32] [--databases sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "salesloop_bench_intake"
+SECRET = "bench-secret-bench-secret"  # noqa: S105 -- a throwaway source in a throwaway database
+DUPLICATE_SHARE = 0.2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _salesloop(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "salesloop.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"salesloop {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def _database_url(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'intake-bench.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+
+
+def _payloads(requests: int, seed: int) -> list[bytes]:
+    """Douyin-like API items; 20% repeat the phone of an earlier one (a touch), all unique ids."""
+    rng = random.Random(seed)
+    phones: list[str] = []
+    items = []
+    for n in range(requests):
+        if phones and rng.random() < DUPLICATE_SHARE:
+            phone = rng.choice(phones)
+        else:
+            phone = f"139{len(phones):08d}"
+            phones.append(phone)
+        item = {
+            "id": f"bench-{seed}-{n}",
+            "name": f"客户{n}",
+            "phone": phone,
+            "company": f"压测{len(phones)}科技有限公司",
+            "campaign": "双11压测",
+            "message": "想了解报价",
+        }
+        items.append(json.dumps(item, ensure_ascii=False).encode())
+    return items
+
+
+def _client(port: int, slug: str, bodies: list[bytes], threads: int, out: Any) -> None:
+    """One load process: `threads` keep-alive connections sending its share of the bodies."""
+    import threading
+
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    chunks = [bodies[i::threads] for i in range(threads)]
+
+    def run(chunk: list[bytes]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        seen: dict[str, int] = {}
+        for body in chunk:
+            ts = str(int(time.time()))
+            signature = (
+                "sha256=" + hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+            )
+            headers = {
+                "Content-Type": "application/json",
+                "X-Salesloop-Timestamp": ts,
+                "X-Salesloop-Signature": signature,
+            }
+            started = time.perf_counter()
+            try:
+                if slug == "healthz":
+                    conn.request("GET", "/healthz")
+                else:
+                    conn.request("POST", f"/hooks/{slug}", body=body, headers=headers)
+                response = conn.getresponse()
+                answer = response.read()
+                key = str(response.status)
+                if response.status == 200 and slug != "healthz":
+                    key = json.loads(answer).get("status", "?")
+            except (OSError, http.client.HTTPException):
+                key = "connection-error"
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine.append((time.perf_counter() - started) * 1000)
+            seen[key] = seen.get(key, 0) + 1
+        with lock:
+            latencies.extend(mine)
+            for k, v in seen.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    workers = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put((latencies, statuses))
+
+
+def _load(port: int, slug: str, bodies: list[bytes], clients: int) -> dict[str, Any]:
+    processes_n = min(4, max(1, clients // 8))
+    threads = max(1, clients // processes_n)
+    queue: mp.Queue = mp.Queue()
+    shares = [bodies[i::processes_n] for i in range(processes_n)]
+    started = time.perf_counter()
+    processes = [mp.Process(target=_client, args=(port, slug, share, threads, queue)) for share in shares]
+    for p in processes:
+        p.start()
+    results = [queue.get() for _ in processes]
+    for p in processes:
+        p.join()
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for r in results for x in r[0])
+    statuses: dict[str, int] = {}
+    for _, s in results:
+        for k, v in s.items():
+            statuses[k] = statuses.get(k, 0) + v
+    return {
+        "requests": len(bodies),
+        "seconds": round(elapsed, 2),
+        "per_s": round(len(bodies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "statuses": statuses,
+    }
+
+
+def _count(env: dict[str, str]) -> dict[str, int]:
+    code = (
+        "import json\n"
+        "from salesloop.intake.models import InboundEvent\n"
+        "from salesloop.crm.models import Lead, Contact\n"
+        "events = InboundEvent.objects\n"
+        "print(json.dumps({'events': events.count(), 'leads': Lead.objects.count(),\n"
+        "    'contacts': Contact.objects.count(),\n"
+        "    'distinct_ids': events.values('external_id').distinct().count()}))"
+    )
+    return json.loads(_salesloop(env, "shell", "-c", code).splitlines()[-1])
+
+
+def run_one(database: str, requests: int, clients: int, seed: int = 7) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="salesloop-intake-bench-") as tmp:
+        workdir = Path(tmp)
+        url = _database_url(database, workdir)
+        env = {
+            **os.environ,
+            "SALESLOOP_DATABASE_URL": url,
+            "SALESLOOP_VAR_DIR": str(workdir / "var"),
+            "DJANGO_SETTINGS_MODULE": "salesloop.settings",
+            "SALESLOOP_LOG_LEVEL": "WARNING",
+        }
+        env.pop("SALESLOOP_TESTING", None)
+        _salesloop(env, "migrate", "-v0")
+        source = json.loads(
+            _salesloop(env, "source", "create", "--kind", "api", "--name", "压测", "--secret", SECRET)
+        )
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "salesloop.cli", "serve", "--bind", f"127.0.0.1:{port}", "--no-worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(200):
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    conn.request("GET", "/healthz")
+                    if conn.getresponse().status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            bodies = _payloads(requests, seed)
+            _load(port, "healthz", [b""] * 500, clients)  # warm every worker up
+            trivial = _load(port, "healthz", [b""] * requests, clients)
+            intake = _load(port, source["slug"], bodies, clients)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        counts = _count(env)
+        unique_phones = len({json.loads(b)["phone"] for b in bodies})
+        acknowledged = sum(v for k, v in intake["statuses"].items() if k in {"created", "touch"})
+        losses = (acknowledged - counts["events"]) + (counts["events"] - counts["distinct_ids"])
+        if database == "postgresql":
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+        return {
+            "bench": "intake-webhooks",
+            "db": database,
+            "requests": requests,
+            "clients": clients,
+            "leads_per_s": intake["per_s"],
+            "p50_ms": intake["p50_ms"],
+            "p99_ms": intake["p99_ms"],
+            "statuses": intake["statuses"],
+            "leads": counts["leads"],
+            "expected_leads": unique_phones,
+            "losses": losses,
+            "duplicates_made": counts["leads"] - unique_phones,
+            "healthz_per_s": trivial["per_s"],
+            "healthz_p99_ms": trivial["p99_ms"],
+            "ratio_vs_healthz": round(intake["per_s"] / trivial["per_s"], 3) if trivial["per_s"] else None,
+        }
+
+
+def run(databases: list[str], requests: int = 6000, clients: int = 32) -> list[dict[str, Any]]:
+    rows = []
+    for database in databases:
+        try:
+            rows.append(run_one(database, requests, clients))
+        except Exception as exc:  # one database failing must not hide the other's figures
+            rows.append({"bench": "intake-webhooks", "db": database, "error": str(exc)[:300]})
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = (
+        f"{'db':<11}{'requests':>9}{'clients':>8}{'leads/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'losses':>7}{'dup made':>9}{'healthz/s':>10}{'ratio':>7}  target ≥300/s, p99 ≤100 ms, 0 lost"
+    )
+    lines = [header]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['db']:<11} ERROR {r['error']}")
+            continue
+        ok = r["leads_per_s"] >= 300 and r["p99_ms"] <= 100 and r["losses"] == 0 and r["duplicates_made"] == 0
+        lines.append(
+            f"{r['db']:<11}{r['requests']:>9}{r['clients']:>8}{r['leads_per_s']:>9}{r['p50_ms']:>8}{r['p99_ms']:>8}"
+            f"{r['losses']:>7}{r['duplicates_made']:>9}{r['healthz_per_s']:>10}{r['ratio_vs_healthz']:>7}"
+            f"  {'PASS' if ok else 'MISS'}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--databases", default=os.environ.get("SALESLOOP_BENCH_DATABASES", "sqlite,postgresql")
+    )
+    args = parser.parse_args()
+    rows = run(args.databases.split(","), args.requests, args.clients)
+    print(f"cores: {os.cpu_count()}")
+    print(table(rows))
+    print(json.dumps(rows, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
