@@ -148,6 +148,7 @@ def _database() -> dict:
         raise ImproperlyConfigured(f"SALESLOOP_DATABASE_URL={url!r} cannot be parsed: {exc}") from exc
     engine = config["ENGINE"]
     if engine == "django.db.backends.sqlite3":
+        config["ENGINE"] = "salesloop.core.sqlite"  # write transactions take turns (core/sqlite/base.py)
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # WAL lets readers go on while one writer writes; IMMEDIATE takes the write lock at BEGIN,

@@ -171,18 +171,20 @@ def contact_update(*, actor: User, contact: Contact, **changes: Any) -> Contact:
 
 
 def _contact_save_unique(contact: Contact) -> None:
-    """Save, refusing by field a phone or WeCom id that already identifies another person."""
-    others = Contact.objects.exclude(pk=contact.pk)
-    for field in ("phone", "wecom_external_id"):
-        value = getattr(contact, field)
-        if value:
-            existing = others.filter(**{field: value}).values_list("pk", flat=True).first()
-            if existing:
-                raise ValidationError({field: f"already belongs to contact #{existing}"})
+    """Save, refusing by field a phone or WeCom id that already identifies another person.
+
+    The unique indexes decide (also between concurrent writers); only a refused save looks up
+    which field collided, so the common case costs no extra query."""
     try:
         with transaction.atomic():
             contact.save()
-    except IntegrityError as exc:  # lost a race with a concurrent writer of the same number
+    except IntegrityError as exc:
+        others = Contact.objects.exclude(pk=contact.pk)
+        for field in ("phone", "wecom_external_id"):
+            value = getattr(contact, field)
+            existing = others.filter(**{field: value}).values_list("pk", flat=True).first() if value else None
+            if existing:
+                raise ValidationError({field: f"already belongs to contact #{existing}"}) from exc
         raise ValidationError({"phone": "already belongs to another contact"}) from exc
 
 
@@ -211,7 +213,7 @@ def lead_create(
     Its region is the region of the customer's province; without an owner it waits in the region's
     pool for a manager to hand out (routing, C8, takes over that job when it lands).
     """
-    from salesloop.pipeline.selectors import pipeline_default
+    from salesloop.pipeline.selectors import pipeline_first_stage
     from salesloop.pipeline.services import stage_move_record
 
     if source not in Channel.values:
@@ -219,10 +221,10 @@ def lead_create(
     if contact is not None and contact.customer_id not in (None, customer.pk):
         raise ValidationError({"contact": "the contact belongs to another customer"})
     _check_owner(owner)
-    pipeline = pipeline or pipeline_default()
-    first_stage = pipeline.stages.order_by("position").first()
+    first_stage = pipeline_first_stage(pipeline)
     if first_stage is None:
         raise ValidationError({"pipeline": "the pipeline has no stages"})
+    pipeline = first_stage.pipeline
     now = created_at or clock.now()
     province = customer.province
     lead = Lead.objects.create(

@@ -199,9 +199,8 @@ def event_receive(
     event that is not a new contact is `ignored`; an undecodable one `failed`) instead of processing.
     """
     with transaction.atomic():
-        existing = _event_existing(source, external_id)
-        if existing is not None:
-            return outcome_of(existing)
+        # Insert first: a new delivery (the common case) costs one statement; a replay hits the
+        # unique (source, external id) index and answers with the stored outcome.
         try:
             with transaction.atomic():
                 event = InboundEvent.objects.create(
@@ -213,7 +212,7 @@ def event_receive(
                     created_by=created_by if getattr(created_by, "pk", None) else None,
                 )
         except IntegrityError:
-            # A concurrent delivery of the same item won the race; answer with its outcome.
+            # A replay, or a concurrent delivery of the same item that won the race.
             existing = _event_existing(source, external_id)
             if existing is None:
                 raise
@@ -345,6 +344,7 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
     to one contact (unique phone / WeCom id) and, under its row lock, to one open lead."""
     person = _person(source, arrival)
     contact = _contact_find(person, arrival)
+    customer: Customer | None = None
     if contact is None:
         try:
             with transaction.atomic():
@@ -360,19 +360,23 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
                 )
         except ValidationError as exc:
             # Someone else created this person a moment ago: resolve to them.
+            customer = None
             contact = _contact_find(person, arrival)
             if contact is None:
                 raise ProcessingError(_validation_reason(exc)) from exc
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    open_lead = (
-        Lead.objects.filter(contact=contact, status=LeadStatus.OPEN, merged_into__isnull=True)
-        .select_related("owner")
-        .order_by("id")
-        .first()
-    )
-    if open_lead is not None:
-        return open_lead, False
-    customer = contact.customer or _customer_for(arrival, person, event.created_by)
+    if customer is None:
+        # A known person: under the lock of their contact row, their open lead gets the touch, so
+        # that concurrent arrivals of one person cannot open two leads.
+        contact = Contact.objects.select_for_update().select_related("customer__province").get(pk=contact.pk)
+        open_lead = (
+            Lead.objects.filter(contact=contact, status=LeadStatus.OPEN, merged_into__isnull=True)
+            .select_related("owner")
+            .order_by("id")
+            .first()
+        )
+        if open_lead is not None:
+            return open_lead, False
+        customer = contact.customer or _customer_for(arrival, person, event.created_by)
     channel = source.kind if source.kind in Channel.values else Channel.API
     referrer = None
     if arrival.referrer_customer_id:

@@ -15,6 +15,14 @@ def pipeline_default() -> Pipeline:
     return pipeline
 
 
+def pipeline_first_stage(pipeline: Pipeline | None) -> Stage | None:
+    """The stage a new lead enters: the first of the given pipeline, or of the default one (one query)."""
+    stages = Stage.objects.select_related("pipeline").order_by("position")
+    if pipeline is None:
+        return stages.filter(pipeline__is_default=True).first()
+    return stages.filter(pipeline_id=pipeline.pk).first()
+
+
 def pipeline_stages(pipeline_id: int) -> list[Stage]:
     return list(Stage.objects.filter(pipeline_id=pipeline_id).order_by("position"))
 

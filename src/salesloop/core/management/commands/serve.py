@@ -13,7 +13,20 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 def default_workers() -> int:
+    """2 × cores + 1 web processes on PostgreSQL. On SQLite one process with more threads: SQLite
+    has one writer at a time, and writers of one process take turns on a lock (core/sqlite) where
+    writers of many processes would sleep in SQLite's busy handler."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite"):
+        return 1
     return 2 * (os.cpu_count() or 1) + 1
+
+
+def default_threads() -> int:
+    from django.conf import settings
+
+    return 16 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite") else 4
 
 
 class Command(BaseCommand):
@@ -27,7 +40,9 @@ class Command(BaseCommand):
             default=int(os.environ.get("SALESLOOP_WEB_WORKERS", 0) or 0),
             help="web worker processes (default 2 x cores + 1)",
         )
-        parser.add_argument("--threads", type=int, default=4, help="threads per web worker")
+        parser.add_argument(
+            "--threads", type=int, default=0, help="threads per web worker (default 4; 16 on SQLite)"
+        )
         parser.add_argument(
             "--no-worker", action="store_true", help="serve the web only, without the task worker"
         )
@@ -35,7 +50,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         workers = options["workers"] or default_workers()
-        if workers < 1 or options["threads"] < 1:
+        threads = options["threads"] or default_threads()
+        if workers < 1 or threads < 1:
             raise CommandError("--workers and --threads must be at least 1")
         web_cmd = [
             sys.executable,
@@ -49,7 +65,7 @@ class Command(BaseCommand):
             "--worker-class",
             "gthread",
             "--threads",
-            str(options["threads"]),
+            str(threads),
             "--graceful-timeout",
             "10",
             "--timeout",

@@ -1,0 +1,1 @@
+"""SQLite, with write transactions taking turns inside a process (see base.py)."""
