@@ -367,7 +367,11 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
     if customer is None:
         # A known person: under the lock of their contact row, their open lead gets the touch, so
         # that concurrent arrivals of one person cannot open two leads.
-        contact = Contact.objects.select_for_update().select_related("customer__province").get(pk=contact.pk)
+        contact = (
+            Contact.objects.select_for_update(of=("self",))
+            .select_related("customer__province")
+            .get(pk=contact.pk)
+        )
         open_lead = (
             Lead.objects.filter(contact=contact, status=LeadStatus.OPEN, merged_into__isnull=True)
             .select_related("owner")
