@@ -636,3 +636,46 @@ def test_on_a_phone_an_admin_fixes_the_mapping_retries_and_merges(
         assert page.evaluate("document.documentElement.scrollWidth") <= e2e.PHONE["width"], path
     assert broken == []
     assert Lead.objects.filter(merged_into__isnull=False).count() == 1
+
+
+class TestReferralPage:
+    def test_a_rep_records_a_referral_from_her_customer_and_owns_the_lead(self, client, org):
+        from salesloop.crm.models import Lead
+        from tests.factories import lead_make
+
+        existing = lead_make(owner=org.alice)
+        client.force_login(org.alice)
+        detail = client.get(f"/leads/{existing.pk}/")
+        assert f"/intake/customers/{existing.customer_id}/referral/" in detail.content.decode()
+        page = client.get(f"/intake/customers/{existing.customer_id}/referral/")
+        assert page.status_code == 200
+        response = client.post(
+            f"/intake/customers/{existing.customer_id}/referral/",
+            {"name": "周芷若", "phone": "13712345678", "company": "峨眉医疗"},
+        )
+        lead = Lead.objects.exclude(pk=existing.pk).get()
+        assert response.status_code == 302 and response["Location"] == f"/leads/{lead.pk}/"
+        assert (lead.referred_by_id, lead.owner, lead.source) == (existing.customer_id, org.alice, "referral")
+
+    def test_problems_are_named_and_nothing_is_created(self, client, org):
+        from salesloop.crm.models import Lead
+        from tests.factories import lead_make
+
+        existing = lead_make(owner=org.alice)
+        client.force_login(org.alice)
+        response = client.post(
+            f"/intake/customers/{existing.customer_id}/referral/", {"name": "x", "phone": "123"}
+        )
+        assert response.status_code == 422
+        assert Lead.objects.count() == 1
+        missing = client.post(f"/intake/customers/{existing.customer_id}/referral/", {"name": "x"})
+        assert missing.status_code == 422
+
+    def test_out_of_scope_customer_is_404_and_pm_403(self, client, org):
+        from tests.factories import lead_make
+
+        hidden = lead_make(owner=org.bob)
+        client.force_login(org.alice)
+        assert client.get(f"/intake/customers/{hidden.customer_id}/referral/").status_code == 404
+        client.force_login(org.pm)
+        assert client.get(f"/intake/customers/{hidden.customer_id}/referral/").status_code == 403

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from salesloop.intake import card_views
+from salesloop.intake import card_views, referral_views
 from salesloop.intake import pages as intake_pages
 
 urlpatterns: list[URLPattern] = [
@@ -34,4 +34,9 @@ urlpatterns += [
     path("leads/<int:lead_id>/merge/", intake_pages.lead_merge_page, name="intake-lead-merge"),
     path("leads/<int:lead_id>/unmerge", intake_pages.lead_unmerge_page, name="intake-lead-unmerge"),
     path("leads/<int:lead_id>/arrivals/", intake_pages.lead_arrivals_page, name="intake-lead-arrivals"),
+]
+
+# C1.1 老客转介: a referral recorded from the customer's side of a lead
+urlpatterns += [
+    path("customers/<int:customer_id>/referral/", referral_views.referral_page, name="intake-referral"),
 ]
