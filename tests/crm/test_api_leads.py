@@ -100,13 +100,14 @@ class TestLeadList:
         api.get("/api/v1/me")  # the token's first use stamps last_used_at; measure steady state
         for _ in range(3):
             lead_make(owner=org.alice)
-        with django_assert_num_queries(2):  # token lookup + the page
+        # token lookup + the page + its stages, regions and provinces by id
+        with django_assert_num_queries(5):
             assert len(ids(api.get("/api/v1/leads"))) == 3
         for _ in range(20):
             lead_make(owner=org.bob)
-        with django_assert_num_queries(2):
+        with django_assert_num_queries(5):
             assert len(ids(api.get("/api/v1/leads"))) == 23
-        with django_assert_num_queries(3):  # + resolving the stage code
+        with django_assert_num_queries(6):  # + resolving the stage code
             api.get("/api/v1/leads", stage="screening")
 
     def test_it_requires_authentication(self, client, org):

@@ -128,7 +128,11 @@ def lead_list(
         leads = leads.filter(status=filters.status)
     if filters.q:
         leads = leads.filter(_text_query(filters.q))
-    leads = leads.select_related("customer", "customer__province", "contact", "owner", "stage", "region")
+    # Three joins, and the tiny stage / region / province tables fetched by id afterwards: with all
+    # seven tables joined, PostgreSQL spent 10-38 ms planning a query that runs in 1 ms.
+    leads = leads.select_related("customer", "contact", "owner").prefetch_related(
+        "stage", "region", "customer__province"
+    )
     page = keyset_page(leads, cursor=cursor, limit=limit)
     page.filters = filters.as_query()
     return page
