@@ -244,3 +244,22 @@ class TestReferral:
         hidden = lead_make(owner=org.bob)
         response = api_as(org.alice).post(f"/api/v1/customers/{hidden.customer_id}/referrals", {"name": "x"})
         assert response.status_code == 404
+
+
+class TestMergeSuggestions:
+    def test_same_company_and_alike_names_are_suggested_not_merged(self, client, douyin):
+        from salesloop.intake.models import MergeSuggestion
+
+        company = {"remark_dict": {"公司名称": "杭州星河新能源科技有限公司"}}
+        a = signed_post(client, douyin, clue(1, phone="13900000011", name="王建国", **company)).json()
+        b = signed_post(client, douyin, clue(2, phone="13900000012", name="王建华", **company)).json()
+        c = signed_post(client, douyin, clue(3, phone="13900000013", name="李娜", **company)).json()
+        other = signed_post(
+            client, douyin, clue(4, phone="13900000014", name="王建国")
+        ).json()  # another company
+        assert {a["status"], b["status"], c["status"], other["status"]} == {"created"}
+        suggestion = MergeSuggestion.objects.get()
+        assert (suggestion.lead_id, suggestion.candidate_id) == (b["lead_id"], a["lead_id"])
+        assert suggestion.explanation["kind"] == "merge_suggestion"
+        assert suggestion.explanation["company_key"] == "杭州星河新能源科技"
+        assert Lead.objects.filter(merged_into__isnull=False).count() == 0

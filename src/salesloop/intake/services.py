@@ -326,17 +326,20 @@ def _contact_find(person: Person, arrival: Arrival) -> Contact | None:
     return Contact.objects.filter(keys).order_by("id").first()
 
 
-def _customer_for(arrival: Arrival, person: Person, actor: Any) -> Customer:
+def _customer_for(arrival: Arrival, person: Person, actor: Any) -> tuple[Customer, bool]:
+    """The company of an arrival: an existing customer of the same name (by company key), or a new
+    one. Says which, because only a company we already knew can hold a look-alike lead."""
     name = arrival.company or f"{arrival.contact_name or '未具名客户'}（个人）"
     key = company_key(name)
     if arrival.company and key:
         existing = Customer.objects.filter(name_key=key).order_by("id").first()
         if existing is not None:
-            return existing
+            return existing, True
     province = Province.objects.filter(code=person.province_code).first() if person.province_code else None
-    return customer_create(
+    customer = customer_create(
         actor=actor, name=name, industry=arrival.industry[:40], province=province, city=person.city[:40]
     )
+    return customer, False
 
 
 def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> tuple[Lead, bool]:
@@ -345,10 +348,11 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
     person = _person(source, arrival)
     contact = _contact_find(person, arrival)
     customer: Customer | None = None
+    known_company = True
     if contact is None:
         try:
             with transaction.atomic():
-                customer = _customer_for(arrival, person, event.created_by)
+                customer, known_company = _customer_for(arrival, person, event.created_by)
                 contact = contact_create(
                     actor=event.created_by,
                     customer=customer,
@@ -380,7 +384,9 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         )
         if open_lead is not None:
             return open_lead, False
-        customer = contact.customer or _customer_for(arrival, person, event.created_by)
+        customer = contact.customer
+        if customer is None:
+            customer, known_company = _customer_for(arrival, person, event.created_by)
     channel = source.kind if source.kind in Channel.values else Channel.API
     referrer = None
     if arrival.referrer_customer_id:
@@ -407,7 +413,8 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         created_at=event.received_at,  # a lead "arrives" when its payload did (C1.7 latency)
         referred_by=referrer,
     )
-    _merge_candidates_suggest(lead, contact, customer)
+    if known_company:  # a company created just now has no other leads to look alike
+        _merge_candidates_suggest(lead, contact, customer)
     return lead, True
 
 
