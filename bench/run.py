@@ -244,10 +244,11 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
-    for kind in databases:
+    for kind in databases if "list" in benches else []:
         for leads in sizes:
             with tempfile.TemporaryDirectory(prefix="salesloop-bench-") as tmp:
                 var_dir = Path(tmp)
@@ -276,6 +277,27 @@ def main() -> int:
         *notices,
     ]
     print(table(rows, header) if rows else "\n".join([*header, "(nothing ran)"]))
+    extra: dict[str, list[dict]] = {}
+    if "intake" in benches:
+        from bench import intake_webhooks
+
+        say("intake: webhooks over HTTP …")
+        extra["intake_webhooks"] = intake_webhooks.run(databases)
+        print()
+        print(
+            "intake: signed webhooks over HTTP to `salesloop serve`, 32 concurrent clients, 20% known people"
+        )
+        print(intake_webhooks.table(extra["intake_webhooks"]))
+    if "imports" in benches:
+        from bench import imports
+
+        say("imports: CSV import …")
+        extra["imports"] = imports.run(databases, sizes)
+        print()
+        print(
+            "import: CSV with 20% duplicates, dedup and assignment, vs a plain bulk insert of the same rows"
+        )
+        print(imports.table(extra["imports"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -298,6 +320,7 @@ def main() -> int:
         "target": {"p95_ms": TARGET_P95_MS, "leads": TARGET_LEADS, "cases": list(FILTER_CASES)},
         "notices": notices,
         "rows": [{**asdict(row), "verdict": row.verdict} for row in rows],
+        **extra,
     }
     path = results / f"bench-{started:%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(report, ensure_ascii=False, indent=2))

@@ -88,6 +88,7 @@ def _routers() -> None:
     from salesloop.intake.api import merge_router
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
+    from salesloop.intake.imports.api import router as imports_router
     from salesloop.pipeline.api import router as pipeline_router
 
     api.add_router("", accounts_router, tags=["me"])
@@ -96,6 +97,7 @@ def _routers() -> None:
     api.add_router("/leads", merge_router, tags=["leads"])
     api.add_router("/intake/cards", card_router, tags=["cards"])
     api.add_router("/intake", intake_router, tags=["intake"])
+    api.add_router("/imports", imports_router, tags=["imports"])
     api.add_router("/customers", customers_router, tags=["customers"])
     api.add_router("/contacts", contacts_router, tags=["contacts"])
     api.add_router("/explanations", core_router, tags=["explanations"])

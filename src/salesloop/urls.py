@@ -10,6 +10,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("", include("salesloop.intake.urls")),
+    path("intake/imports/", include("salesloop.intake.imports.urls")),
     path("intake/", include("salesloop.intake.page_urls")),
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.crm.urls")),

@@ -182,7 +182,8 @@ def _contact_save_unique(contact: Contact) -> None:
         others = Contact.objects.exclude(pk=contact.pk)
         for field in ("phone", "wecom_external_id"):
             value = getattr(contact, field)
-            existing = others.filter(**{field: value}).values_list("pk", flat=True).first() if value else None
+            matches = others.exclude(**{field: ""}).filter(**{field: value})  # the partial index's condition
+            existing = matches.values_list("pk", flat=True).first() if value else None
             if existing:
                 raise ValidationError({field: f"already belongs to contact #{existing}"}) from exc
         raise ValidationError({"phone": "already belongs to another contact"}) from exc

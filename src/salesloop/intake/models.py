@@ -131,3 +131,6 @@ class MergeSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} ~ {self.candidate_id}"
+
+
+from salesloop.intake.imports.models import ImportJob, ImportRejectedRow  # noqa: E402,F401 -- models of the imports package

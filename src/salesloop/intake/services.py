@@ -229,7 +229,12 @@ def event_receive(
 def _event_existing(source: Source, external_id: str) -> InboundEvent | None:
     if not external_id:
         return None
-    return InboundEvent.objects.filter(source=source, external_id=external_id[:128]).first()
+    # `exclude(external_id="")` repeats the partial unique index's condition so SQLite uses it.
+    return (
+        InboundEvent.objects.exclude(external_id="")
+        .filter(source=source, external_id=external_id[:128])
+        .first()
+    )
 
 
 def event_process(*, event: InboundEvent) -> InboundEvent:
@@ -314,16 +319,23 @@ def _person(source: Source, arrival: Arrival) -> Person:
 
 
 def _contact_find(person: Person, arrival: Arrival) -> Contact | None:
-    keys = Q()
+    """The person, by phone, then WeCom id, then e-mail. One query per key, each repeating its
+    partial unique index's condition (`<> ''`): SQLite uses a partial index only then, and would
+    otherwise scan every contact."""
+    contacts = Contact.objects.order_by("id")
     if person.phone:
-        keys |= Q(phone=person.phone)
+        found = contacts.exclude(phone="").filter(phone=person.phone).first()
+        if found is not None:
+            return found
     if arrival.wecom_external_id:
-        keys |= Q(wecom_external_id=arrival.wecom_external_id)
+        found = (
+            contacts.exclude(wecom_external_id="").filter(wecom_external_id=arrival.wecom_external_id).first()
+        )
+        if found is not None:
+            return found
     if arrival.email:
-        keys |= Q(email=arrival.email.strip().lower())
-    if not keys:
-        return None
-    return Contact.objects.filter(keys).order_by("id").first()
+        return contacts.filter(email=arrival.email.strip().lower()).first()
+    return None
 
 
 def _customer_for(arrival: Arrival, person: Person, actor: Any) -> tuple[Customer, bool]:

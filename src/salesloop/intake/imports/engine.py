@@ -1,0 +1,572 @@
+"""A chunk of an import: plan it (read-only), then write it (a few bulk statements).
+
+Planning applies the per-event rules of `intake.services` to a few thousand rows at once, with a
+fixed number of queries whatever the chunk's size:
+
+- identity (SPEC C1.4): a row's phone, WeCom id or e-mail names a person; the known person with the
+  lowest id wins, as `_contact_find` decides one event at a time;
+- a person this file has already named (created or touched by an earlier row) makes the row a
+  duplicate within the file: counted apart, recorded as a touch on that person's lead;
+- a person known before the import, with an open lead, makes the row a touch (回流) on it; the
+  lead's owner hears of it once per lead;
+- anyone else becomes a customer (an existing one with the same `company_key`, if there is one), a
+  contact and a lead in the region pool, entering the first stage with its StageMove and
+  explanation, like `crm.services.lead_create`.
+
+The plan refers to records not written yet by position (`~index`, a negative int), so writing
+needs no round trip per row. The preview is a plan that is never written.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import F
+
+from salesloop.accounts.models import Province
+from salesloop.core import clock, explanations
+from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
+from salesloop.intake.imports.bulk import BulkWriter, Table, table
+from salesloop.intake.imports.lookups import contacts_by, customers_by_key, leads_of
+from salesloop.intake.imports.models import ImportJob, ImportRejectedRow
+from salesloop.intake.imports.rows import Candidate, Rejection, RowNormaliser
+from salesloop.intake.models import EventStatus, InboundEvent
+from salesloop.pipeline.models import Stage, StageMove
+
+NEW, TOUCH, DUPLICATE, REJECTED = "new", "touch", "duplicate", "rejected"
+PERSONAL_SUFFIX = "（个人）"  # as intake.services names the customer of a person without a company
+COMPANY_KEY_CACHE = 200_000  # company name → company_key, across chunks
+
+
+@dataclass
+class RowOutcome:
+    row_number: int
+    outcome: str  # new | touch | duplicate | rejected
+    reason: str = ""
+    candidate: Candidate | None = None
+    lead_id: int | None = None  # an existing lead (touch, duplicate of an earlier chunk's row)
+
+
+@dataclass
+class ChunkPlan:
+    rows: int = 0
+    keep_outcomes: bool = False
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    customers: list[tuple[str, str, str, str | None, str]] = field(default_factory=list)
+    contacts: list[tuple[int, str, str, str, str, str]] = field(default_factory=list)
+    # (title, customer ref, contact ref, campaign, region id, amount, note, filled as JSON)
+    leads: list[tuple[str, int, int, str, int | None, Decimal, str, str]] = field(default_factory=list)
+    # (row number, lead ref, candidate)
+    touches: list[tuple[int, int, Candidate]] = field(default_factory=list)
+    rejects: list[tuple[int, list[str], str]] = field(default_factory=list)
+    # leads known before the import that this chunk touched: lead id → (owner id, title, row)
+    touched_leads: dict[int, tuple[int | None, str, int]] = field(default_factory=dict)
+    touched_contacts: set[int] = field(default_factory=set)
+    created: int = 0
+    touch_count: int = 0
+    duplicates: int = 0
+
+
+class ImportTakenOver(Exception):
+    """Another worker has run rows of this job since this one started: this one stops."""
+
+
+class ImportContext:
+    """What a job's chunks share: constants read once, and the people this file has named so far
+    (an array of contact ids created, a set of known contacts touched — ~8 bytes a created row).
+
+    A resumed job starts with an empty memory: a person its first run created and a later row
+    names again is then counted as a touch rather than a duplicate in the file — counted
+    differently, never written twice (their identity is in the database)."""
+
+    def __init__(self, job: ImportJob, *, source_id: int | None, pipeline_id: int) -> None:
+        self.job = job
+        self.actor_id = job.created_by_id
+        self.source_id = source_id
+        self.normaliser = RowNormaliser(job.headers, job.mapping)
+        self.body_keys = _unique_headers(job.headers)
+        stage = Stage.objects.filter(pipeline_id=pipeline_id).order_by("position").first()
+        if stage is None:
+            raise ValueError("the pipeline has no stages")
+        self.pipeline_id = pipeline_id
+        self.stage_id = stage.pk
+        self.region_by_province: dict[str, int | None] = dict(
+            Province.objects.values_list("code", "region_id")
+        )
+        self.explanation_json = json.dumps(
+            explanations.build(
+                "stage_move",
+                from_stage=None,
+                to_stage=stage.code,
+                direction="enter",
+                skipped_stages=[],
+                dwell_seconds=None,
+                from_status="",
+                to_status=LeadStatus.OPEN,
+                reason="",
+            ),
+            ensure_ascii=False,
+        )
+        self.rows_done = job.rows_done  # as this worker expects it; checked by every chunk
+        self.created_contacts = array("q")
+        self.touched_contacts: set[int] = set()
+        self._tables: dict[str, Table] | None = None
+
+    def seen(self, contact_id: int) -> bool:
+        """Has this file already named the person (an earlier chunk created or touched them)?"""
+        if contact_id in self.touched_contacts:
+            return True
+        position = bisect_left(self.created_contacts, contact_id)
+        return position < len(self.created_contacts) and self.created_contacts[position] == contact_id
+
+    def remember(self, plan: ChunkPlan, contact_ids: Iterable[int]) -> None:
+        """After the chunk committed: the people it named. Ids are reserved in increasing order,
+        so the array stays sorted."""
+        self.created_contacts.extend(sorted(contact_ids))
+        self.touched_contacts |= plan.touched_contacts
+        self.rows_done += plan.rows
+
+    def tables(self) -> dict[str, Table]:
+        if self._tables is None:
+            self._tables = {
+                "customer": table(
+                    Customer,
+                    ["id", "name", "name_key", "industry", "province_id", "city", "created_at", "updated_at"],
+                    connection,
+                ),
+                "contact": table(
+                    Contact,
+                    [
+                        "id",
+                        "customer_id",
+                        "name",
+                        "title",
+                        "phone",
+                        "wecom_external_id",
+                        "email",
+                        "created_at",
+                        "updated_at",
+                    ],
+                    connection,
+                ),
+                "lead": table(
+                    Lead,
+                    [
+                        "id",
+                        "title",
+                        "customer_id",
+                        "contact_id",
+                        "source",
+                        "campaign",
+                        "region_id",
+                        "pipeline_id",
+                        "stage_id",
+                        "status",
+                        "expected_amount",
+                        "stage_entered_at",
+                        "created_at",
+                        "updated_at",
+                    ],
+                    connection,
+                ),
+                "move": table(
+                    StageMove,
+                    [
+                        "lead_id",
+                        "to_stage_id",
+                        "to_status",
+                        "actor_id",
+                        "at",
+                        "note",
+                        "filled",
+                        "explanation",
+                    ],
+                    connection,
+                    database_assigns_id=True,
+                ),
+                "event": table(
+                    InboundEvent,
+                    [
+                        "source_id",
+                        "external_id",
+                        "received_at",
+                        "body",
+                        "status",
+                        "lead_id",
+                        "campaign",
+                        "attempts",
+                        "processed_at",
+                        "normalised",
+                        "created_by_id",
+                    ],
+                    connection,
+                    database_assigns_id=True,
+                ),
+                "reject": table(
+                    ImportRejectedRow,
+                    ["job_id", "row_number", "raw", "reason"],
+                    connection,
+                    database_assigns_id=True,
+                ),
+            }
+        return self._tables
+
+
+def _unique_headers(headers: Sequence[str]) -> list[str]:
+    """Header names made unique (「电话」, 「电话 (2)」) so a row kept as a JSON object loses no cell."""
+    seen: dict[str, int] = {}
+    unique = []
+    for header in headers:
+        count = seen.get(header, 0) + 1
+        seen[header] = count
+        unique.append(header if count == 1 else f"{header} ({count})")
+    return unique
+
+
+# ---- planning -------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk read and checked, before any look-up: what can be done without the database."""
+
+    rows: int
+    candidates: list[Candidate]
+    rejects: list[tuple[int, list[str], str]]
+
+
+def chunk_prepare(
+    rows: Sequence[tuple[int, list[str]]], normaliser: RowNormaliser, key_cache: dict[str, str]
+) -> PreparedChunk:
+    """Normalise every row and compute company keys (`key_cache` keeps them across chunks,
+    bounded). Pure: it may run in another thread while the database writes the previous chunk."""
+    candidates: list[Candidate] = []
+    rejects: list[tuple[int, list[str], str]] = []
+    for row_number, cells in rows:
+        try:
+            candidate = normaliser(row_number, cells)
+        except Rejection as exc:
+            rejects.append((row_number, cells, str(exc)))
+            continue
+        company = candidate.company
+        if company:
+            key = key_cache.get(company)
+            if key is None:
+                key = key_cache[company] = company_key(company)
+            candidate.company_key = key
+        candidates.append(candidate)
+    if len(key_cache) > COMPANY_KEY_CACHE:
+        key_cache.clear()  # bounded memory; a recurring company comes back within a chunk or two
+    return PreparedChunk(rows=len(rows), candidates=candidates, rejects=rejects)
+
+
+def chunk_plan(prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = False) -> ChunkPlan:
+    """Decide every row of a chunk, reading the database in at most five queries. With
+    `outcomes` (the preview) each row's outcome is kept too."""
+    plan = ChunkPlan(rows=prepared.rows, keep_outcomes=outcomes)
+    plan.rejects = prepared.rejects
+    if outcomes:
+        plan.outcomes = [RowOutcome(n, REJECTED, reason=reason) for n, _, reason in prepared.rejects]
+    candidates = prepared.candidates
+    if not candidates:
+        return plan
+
+    phones = {c.phone for c in candidates if c.phone}
+    wecoms = {c.wecom for c in candidates if c.wecom}
+    emails = {c.email for c in candidates if c.email}
+    # The known person of each identity key, one map per kind of key: value → lowest contact id.
+    known: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+    contact_customer: dict[int, tuple[int | None, str | None]] = {}
+    for by_value, column, values in zip(
+        known, ("phone", "wecom_external_id", "email"), (phones, wecoms, emails), strict=True
+    ):
+        if values:
+            for contact_id, value, customer_id, customer_province in contacts_by(column, values):
+                contact_customer[contact_id] = (customer_id, customer_province)
+                by_value.setdefault(value, contact_id)
+    open_lead: dict[int, tuple[int, int | None, str]] = {}
+    if contact_customer:
+        for lead_id, contact_id, owner_id, title, status, merged_into_id in leads_of(list(contact_customer)):
+            if status == LeadStatus.OPEN and merged_into_id is None:
+                open_lead.setdefault(contact_id, (lead_id, owner_id, title))
+
+    customer_by_key: dict[str, tuple[int, str | None]] = {}
+    keys = {c.company_key for c in candidates if c.company_key}
+    if keys:
+        for customer_id, name_key, province_id in customers_by_key(keys):
+            customer_by_key.setdefault(name_key, (customer_id, province_id))
+
+    _decide(plan, candidates, ctx, known, contact_customer, open_lead, customer_by_key)
+    if outcomes:
+        plan.outcomes.sort(key=lambda outcome: outcome.row_number)
+    return plan
+
+
+def _decide(
+    plan: ChunkPlan,
+    candidates: list[Candidate],
+    ctx: ImportContext,
+    known: tuple[dict[str, int], dict[str, int], dict[str, int]],
+    contact_customer: dict[int, tuple[int | None, str | None]],
+    open_lead: dict[int, tuple[int, int | None, str]],
+    customer_by_key: dict[str, tuple[int, str | None]],
+) -> None:
+    # Identity keys → lead ref (~index) of a person new in this chunk, one map per kind of key.
+    new_phone: dict[str, int] = {}
+    new_wecom: dict[str, int] = {}
+    new_email: dict[str, int] = {}
+    known_phone, known_wecom, known_email = known
+    new_customer_by_key: dict[str, tuple[int, str | None]] = {}
+    region_by_province = ctx.region_by_province
+    job_id = ctx.job.pk
+    keep = plan.keep_outcomes
+    outcomes = plan.outcomes
+    touches = plan.touches
+    leads = plan.leads
+
+    def customer_for(candidate: Candidate) -> tuple[int, str | None]:
+        """(customer ref, province code): the company as known, or a new customer."""
+        key = candidate.company_key
+        if key:
+            found = customer_by_key.get(key) or new_customer_by_key.get(key)
+            if found is not None:
+                return found
+        name = candidate.company or f"{candidate.name}{PERSONAL_SUFFIX}"
+        if not candidate.company:
+            key = company_key(name)
+        plan.customers.append((name, key, candidate.industry, candidate.province_code, candidate.city))
+        ref = (~(len(plan.customers) - 1), candidate.province_code)
+        if candidate.company and key:
+            new_customer_by_key[key] = ref
+        return ref
+
+    def lead_new(candidate: Candidate, customer: tuple[int, str | None], contact_ref: int) -> int:
+        customer_ref, province = customer
+        # The first move's `filled` says where the lead came from: job, row, and what the old
+        # system called it. Most rows have no extras: their JSON is written without json.dumps.
+        if candidate.origin or candidate.external_id or candidate.stage_hint:
+            extras: dict[str, Any] = {"import_job": job_id, "row": candidate.row_number}
+            for name in ("origin", "external_id", "stage_hint"):
+                if value := getattr(candidate, name):
+                    extras[name] = value
+            filled = json.dumps(extras, ensure_ascii=False)
+        else:
+            filled = f'{{"import_job": {job_id}, "row": {candidate.row_number}}}'
+        leads.append(
+            (
+                candidate.company or candidate.name,
+                customer_ref,
+                contact_ref,
+                candidate.campaign,
+                region_by_province.get(province) if province else None,
+                candidate.amount,
+                candidate.remark,
+                filled,
+            )
+        )
+        plan.created += 1
+        if keep:
+            outcomes.append(RowOutcome(candidate.row_number, NEW, candidate=candidate))
+        return ~(len(leads) - 1)
+
+    for candidate in candidates:
+        phone, wecom, email = candidate.phone, candidate.wecom, candidate.email
+        # The person known before this chunk: the lowest contact id any of the row's keys names.
+        contact_id = 0
+        for value, by_value in ((phone, known_phone), (wecom, known_wecom), (email, known_email)):
+            if value:
+                found = by_value.get(value)
+                if found is not None and (not contact_id or found < contact_id):
+                    contact_id = found
+        if contact_id:
+            lead = open_lead.get(contact_id)
+            if lead is not None:
+                lead_id, owner_id, title = lead
+                if ctx.seen(contact_id) or contact_id in plan.touched_contacts:
+                    plan.duplicates += 1
+                    kind = DUPLICATE
+                else:
+                    plan.touch_count += 1
+                    plan.touched_contacts.add(contact_id)
+                    plan.touched_leads.setdefault(lead_id, (owner_id, title, candidate.row_number))
+                    kind = TOUCH
+                if keep:
+                    outcomes.append(
+                        RowOutcome(candidate.row_number, kind, candidate=candidate, lead_id=_known(lead_id))
+                    )
+                touches.append((candidate.row_number, lead_id, candidate))
+                continue
+            # Known, but nothing open: a new lead for the person, on their customer.
+            customer_id, customer_province = contact_customer[contact_id]
+            customer = (customer_id, customer_province) if customer_id else customer_for(candidate)
+            lead_ref = lead_new(candidate, customer, contact_id)
+            plan.touched_contacts.add(contact_id)
+            open_lead[contact_id] = (lead_ref, None, "")
+            continue
+        # A person new to the database whom an earlier row of this chunk already named.
+        earlier = (
+            (phone and new_phone.get(phone))
+            or (wecom and new_wecom.get(wecom))
+            or (email and new_email.get(email))
+        )
+        if earlier:
+            plan.duplicates += 1
+            if keep:
+                outcomes.append(RowOutcome(candidate.row_number, DUPLICATE, candidate=candidate))
+            touches.append((candidate.row_number, earlier, candidate))
+            continue
+        customer = customer_for(candidate)
+        plan.contacts.append((customer[0], candidate.name, candidate.title, phone, wecom, email))
+        lead_ref = lead_new(candidate, customer, ~(len(plan.contacts) - 1))
+        if phone:
+            new_phone[phone] = lead_ref
+        if wecom:
+            new_wecom[wecom] = lead_ref
+        if email:
+            new_email[email] = lead_ref
+
+
+def _known(lead_ref: int) -> int | None:
+    return lead_ref if lead_ref > 0 else None
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkWritten:
+    contact_ids: list[int]
+    lead_ids: list[int]
+
+
+def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> ChunkWritten:
+    """Insert what the plan decided and count it on the job. The caller holds the transaction,
+    so a chunk is all or nothing — its progress included."""
+    tables = ctx.tables()
+    ids = writer.ids_reserve(
+        {
+            tables["customer"].name: len(plan.customers),
+            tables["contact"].name: len(plan.contacts),
+            tables["lead"].name: len(plan.leads),
+        }
+    )
+    customer_ids = ids.get(tables["customer"].name, [])
+    contact_ids = ids.get(tables["contact"].name, [])
+    lead_ids = ids.get(tables["lead"].name, [])
+    now = clock.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    writer.insert(
+        tables["customer"],
+        [
+            (customer_id, name, key, industry, province, city, at, at)
+            for customer_id, (name, key, industry, province, city) in zip(
+                customer_ids, plan.customers, strict=True
+            )
+        ],
+    )
+    writer.insert(
+        tables["contact"],
+        [
+            (
+                contact_id,
+                customer if customer > 0 else customer_ids[~customer],
+                name,
+                title,
+                phone,
+                wecom,
+                email,
+                at,
+                at,
+            )
+            for contact_id, (customer, name, title, phone, wecom, email) in zip(
+                contact_ids, plan.contacts, strict=True
+            )
+        ],
+    )
+    lead_rows = []
+    move_rows = []
+    actor_id, stage_id, pipeline_id = ctx.actor_id, ctx.stage_id, ctx.pipeline_id
+    explanation = ctx.explanation_json
+    open_status, source = LeadStatus.OPEN.value, Channel.IMPORT.value
+    for lead_id, (title, customer, contact, campaign, region_id, amount, note, filled) in zip(
+        lead_ids, plan.leads, strict=True
+    ):
+        lead_rows.append(
+            (
+                lead_id,
+                title,
+                customer if customer > 0 else customer_ids[~customer],
+                contact if contact > 0 else contact_ids[~contact],
+                source,
+                campaign,
+                region_id,
+                pipeline_id,
+                stage_id,
+                open_status,
+                amount,
+                at,
+                at,
+                at,
+            )
+        )
+        move_rows.append(
+            (
+                lead_id,
+                stage_id,
+                open_status,
+                actor_id,
+                at,
+                note,
+                filled,
+                explanation,
+            )
+        )
+    writer.insert(tables["lead"], lead_rows)
+    writer.insert(tables["move"], move_rows)
+
+    job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
+    writer.insert(
+        tables["event"],
+        [
+            (
+                ctx.source_id,
+                f"import:{job_id}:{row_number}",
+                at,
+                json.dumps(dict(zip(keys, candidate.cells, strict=True)), ensure_ascii=False),
+                touch_status,
+                lead if lead > 0 else lead_ids[~lead],
+                candidate.campaign,
+                1,
+                at,
+                json.dumps(candidate.normalised(), ensure_ascii=False),
+                actor_id,
+            )
+            for row_number, lead, candidate in plan.touches
+        ],
+    )
+    writer.insert(
+        tables["reject"],
+        [
+            (job_id, row_number, json.dumps(cells, ensure_ascii=False), reason)
+            for row_number, cells, reason in plan.rejects
+        ],
+    )
+    counted = ImportJob.objects.filter(pk=job_id, rows_done=ctx.rows_done).update(
+        rows_done=F("rows_done") + plan.rows,
+        created=F("created") + plan.created,
+        touches=F("touches") + plan.touch_count,
+        duplicates_in_file=F("duplicates_in_file") + plan.duplicates,
+        rejected=F("rejected") + len(plan.rejects),
+        updated_at=now,
+    )
+    if not counted:
+        # The job's progress moved under us: another worker runs it (it was restarted as stalled).
+        raise ImportTakenOver(f"import {job_id} is being run by another worker")
+    return ChunkWritten(contact_ids=contact_ids, lead_ids=lead_ids)

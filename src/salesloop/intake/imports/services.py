@@ -1,0 +1,323 @@
+"""The life of an import job (SPEC C1.5): upload → preview → start → run in the background → report.
+
+Who imports: regional managers, directors and administrators — an import creates leads in every
+region's pool at once, which is not a rep's call. A job is seen by whoever uploaded it, and by
+directors and administrators.
+
+The run reads the file in chunks of CHUNK_ROWS rows; each chunk is one transaction holding its
+leads, touches, rejected rows *and* the job's progress, so a job that stopped (a worker restart, a
+deploy) is started again from the first row not done and never imports a row twice.
+
+Deliberate differences from the per-event path, for speed: no `lead.create` audit entry per lead
+(the job writes one `import.run` entry, and each lead's first move names its job and row in
+`filled`), and no fuzzy merge suggestions for imported leads (identity by phone, WeCom id and
+e-mail still applies to every row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.db import IntegrityError, connection, transaction
+
+from salesloop.accounts.models import User
+from salesloop.core import clock
+from salesloop.core.audit import audit_record
+from salesloop.core.roles import Role
+from salesloop.intake.imports.bulk import BulkWriter
+from salesloop.intake.imports.engine import (
+    ChunkPlan,
+    ImportContext,
+    ImportTakenOver,
+    PreparedChunk,
+    chunk_plan,
+    chunk_prepare,
+    chunk_write,
+)
+from salesloop.intake.imports.files import ImportFileError, file_inspect, rows_head, rows_read, size_check
+from salesloop.intake.imports.mapping import mapping_clean, mapping_guess, mapping_problem
+from salesloop.intake.imports.models import ImportJob, ImportStatus
+from salesloop.intake.imports.pipeline import chunks_prepared
+from salesloop.intake.imports.rows import Candidate
+from salesloop.intake.models import Source, SourceKind
+from salesloop.notify.services import notification_send
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 10_000  # about a second of work: the progress bar moves every poll
+PREVIEW_ROWS = 20
+CHUNK_ATTEMPTS = 3
+IMPORT_SOURCE_SLUG = "bulk-import"
+IMPORT_SOURCE_NAME = "批量导入"
+IMPORTER_ROLES = frozenset({Role.MANAGER, Role.DIRECTOR, Role.ADMIN})
+STARTABLE = frozenset({ImportStatus.UPLOADED, ImportStatus.PREVIEWED, ImportStatus.FAILED})
+# A running job whose progress has not moved for this long lost its worker (each chunk takes about
+# a second): it may be started again, and carries on from its first row not done.
+STALLED_AFTER = dt.timedelta(minutes=10)
+
+
+def may_import(user: Any) -> bool:
+    return bool(user.is_superuser) or user.role in IMPORTER_ROLES
+
+
+def _require_importer(actor: Any) -> None:
+    if actor is not None and not may_import(actor):
+        raise PermissionDenied("regional managers, directors and administrators import leads")
+
+
+# ---- upload and preview ---------------------------------------------------------------------
+
+
+def import_job_create(
+    *, actor: User | None, upload: File, name: str, mapping: Any = None, require_identity: bool = False
+) -> ImportJob:
+    """Store the file under MEDIA_ROOT/imports/, find out how to read it, guess (or take) the
+    column mapping. Raises ImportFileError for a file that cannot be imported as it is, and with
+    `require_identity` also when no column names a person (the caller means to start at once)."""
+    _require_importer(actor)
+    size = upload.size or 0
+    size_check(size)  # before copying 200 MB+ into the media directory
+    job = ImportJob(original_name=(name or "import")[:255], size_bytes=size, created_by=actor)
+    job.file.save(name or "import.csv", upload, save=False)
+    try:
+        shape = file_inspect(Path(job.file.path), name=name, size=size)
+        job.format, job.encoding, job.delimiter = shape.format, shape.encoding, shape.delimiter
+        job.header_row, job.headers, job.rows_total = shape.header_row, shape.headers, shape.rows_total
+        job.mapping = (
+            mapping_guess(shape.headers) if mapping is None else mapping_clean(shape.headers, mapping)
+        )
+        problem = mapping_problem(job.mapping)
+        if problem and require_identity:
+            raise ImportFileError(f"{problem}. The columns are: {', '.join(shape.headers)}", status=422)
+    except (ImportFileError, ValidationError):
+        job.file.delete(save=False)
+        raise
+    job.status = ImportStatus.PREVIEWED
+    job.save()
+    return job
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    row_number: int
+    outcome: str  # new | touch | duplicate | rejected
+    reason: str
+    cells: list[str]
+    candidate: Candidate | None
+    lead_id: int | None
+
+
+def import_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> list[PreviewRow]:
+    """The first rows as the run would read and decide them, against the database as it is now.
+    Reads only: nothing is written, not even the job."""
+    head = rows_head(Path(job.file.path), job, rows)
+    ctx = ImportContext(job, source_id=None, pipeline_id=_pipeline_id(None))
+    plan = chunk_plan(chunk_prepare(head, ctx.normaliser, {}), ctx, outcomes=True)
+    cells_by_row = dict(head)
+    return [
+        PreviewRow(
+            row_number=outcome.row_number,
+            outcome=outcome.outcome,
+            reason=outcome.reason,
+            cells=cells_by_row[outcome.row_number],
+            candidate=outcome.candidate,
+            lead_id=outcome.lead_id,
+        )
+        for outcome in plan.outcomes
+    ]
+
+
+@transaction.atomic
+def import_mapping_set(*, actor: User, job: ImportJob, mapping: Any) -> ImportJob:
+    """Change which column is which, until the run has begun."""
+    _require_importer(actor)
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status not in {ImportStatus.UPLOADED, ImportStatus.PREVIEWED} or job.rows_done:
+        raise ValidationError({"mapping": "the import has begun; its mapping can no longer change"})
+    job.mapping = mapping_clean(job.headers, mapping)
+    job.status = ImportStatus.PREVIEWED
+    job.save(update_fields=["mapping", "status"])
+    return job
+
+
+# ---- start and run --------------------------------------------------------------------------
+
+
+def import_start(
+    *, actor: User | None, job: ImportJob, mapping: Any = None, enqueue: bool = True
+) -> ImportJob:
+    """Queue the run. A failed or stalled job starts again from its first row not done."""
+    from salesloop.intake.imports.tasks import import_run_task
+
+    _require_importer(actor)
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        stalled = job.status == ImportStatus.RUNNING and job.updated_at < clock.now() - STALLED_AFTER
+        if job.status not in STARTABLE and not stalled:
+            raise ValidationError({"status": f"the import is {job.status}; it cannot be started again"})
+        if mapping is not None:
+            if job.rows_done:
+                raise ValidationError({"mapping": "the import has begun; its mapping can no longer change"})
+            job.mapping = mapping_clean(job.headers, mapping)
+        problem = mapping_problem(job.mapping)
+        if problem:
+            raise ValidationError({"mapping": problem})
+        job.status, job.error, job.finished_at = ImportStatus.QUEUED, "", None
+        job.save(update_fields=["mapping", "status", "error", "finished_at"])
+        if enqueue:
+            # On commit: a database worker must find the job queued, not as it was before.
+            transaction.on_commit(lambda: import_run_task.enqueue(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def import_run(*, job_id: int) -> ImportJob:
+    """The run (a background task): every chunk planned, written and counted in one transaction."""
+    # Claim the job: of two workers handed the same job, one runs it.
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, updated_at=clock.now()
+    )
+    job = ImportJob.objects.get(pk=job_id)
+    if not claimed:
+        return job
+    began = time.monotonic()
+    rows_before = job.rows_done
+    if job.started_at is None:
+        job.started_at = clock.now()
+        job.save(update_fields=["started_at"])
+    try:
+        source = import_source()
+        ctx = ImportContext(job, source_id=source.pk, pipeline_id=_pipeline_id(source))
+        writer = BulkWriter(connection)
+        rows = rows_read(Path(job.file.path), job, skip=job.rows_done)
+        with writer.session():
+            for prepared in chunks_prepared(rows, ctx.normaliser, CHUNK_ROWS):
+                _chunk_commit(prepared, ctx, writer)
+    except ImportTakenOver:
+        log.warning("import %s: another worker has taken the job over; this one stops", job_id)
+        return ImportJob.objects.get(pk=job_id)
+    except Exception as exc:
+        log.exception("import %s failed", job_id)
+        job.refresh_from_db()
+        job.status, job.error, job.finished_at = ImportStatus.FAILED, _readable(exc), clock.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        _audit_run(job, seconds=time.monotonic() - began, rows=job.rows_done - rows_before)
+        return job
+    job.refresh_from_db()
+    job.status, job.finished_at = ImportStatus.DONE, clock.now()
+    job.rows_total = job.rows_done  # exact now; the upload counted an xlsx by its stated size
+    job.save(update_fields=["status", "finished_at", "rows_total"])
+    _audit_run(job, seconds=time.monotonic() - began, rows=job.rows_done - rows_before)
+    return job
+
+
+def _readable(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc) or type(exc).__name__
+
+
+def _chunk_commit(prepared: PreparedChunk, ctx: ImportContext, writer: BulkWriter) -> None:
+    """Plan and write one chunk. Someone else may create one of its people between our look-up
+    and our insert (a webhook of the same phone): the unique constraint refuses the insert, the
+    whole chunk rolls back, and a new plan sees that person as known."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                writer.chunk_begin()
+                plan = chunk_plan(prepared, ctx)
+                written = chunk_write(plan, ctx, writer)
+                _touches_notify(plan, ctx)
+                imported_leads_route(lead_ids=written.lead_ids, job=ctx.job)
+        except IntegrityError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            log.info(
+                "import %s: the chunk after row %s collided with a concurrent write; retrying",
+                ctx.job.pk,
+                ctx.rows_done,
+            )
+            continue
+        ctx.remember(plan, written.contact_ids)
+        return
+
+
+def _touches_notify(plan: ChunkPlan, ctx: ImportContext) -> None:
+    """回流 by import: each owner hears once per lead, however many rows name its person."""
+    owned = {lead_id: value for lead_id, value in plan.touched_leads.items() if value[0] is not None}
+    if not owned:
+        return
+    owners = User.objects.in_bulk({owner_id for owner_id, _, _ in owned.values()})
+    for lead_id, (owner_id, title, row_number) in owned.items():
+        notification_send(
+            user=owners[owner_id],
+            kind="lead.touch",
+            title=f"线索回流：{title}",
+            body=f"{title} 出现在批量导入「{ctx.job.original_name}」第 {row_number} 行。",
+            link=f"/leads/{lead_id}/",
+        )
+
+
+def imported_leads_route(*, lead_ids: list[int], job: ImportJob) -> None:
+    """Where lead routing (SPEC C8) plugs in. Until it exists, imported leads wait unassigned in
+    their region's pool (owner None, assigned_at None), where the region's manager hands them
+    out. Called inside each chunk's transaction with the ids of the leads it created."""
+    return None
+
+
+def import_source() -> Source:
+    """The source touches by import are recorded on (kind api, disabled: it has no endpoint of its
+    own — nothing may push to /hooks/bulk-import)."""
+    from salesloop.intake.services import source_create
+
+    source = Source.objects.filter(slug=IMPORT_SOURCE_SLUG).first()
+    if source is not None:
+        return source
+    try:
+        with transaction.atomic():
+            return source_create(
+                actor=None,
+                kind=SourceKind.API,
+                name=IMPORT_SOURCE_NAME,
+                slug=IMPORT_SOURCE_SLUG,
+                enabled=False,
+            )
+    except (IntegrityError, ValidationError):  # another job created it a moment ago
+        return Source.objects.get(slug=IMPORT_SOURCE_SLUG)
+
+
+def _pipeline_id(source: Source | None) -> int:
+    from salesloop.pipeline.selectors import pipeline_default
+
+    if source is not None and source.pipeline_id:
+        return source.pipeline_id
+    return pipeline_default().pk
+
+
+def _audit_run(job: ImportJob, *, seconds: float, rows: int) -> None:
+    audit_record(
+        actor=job.created_by,
+        action="import.run",
+        target=job,
+        after={
+            "file": job.original_name,
+            "status": job.status,
+            "mapping": dict(zip(job.headers, job.mapping, strict=False)),
+            "rows_total": job.rows_total,
+            "rows_done": job.rows_done,
+            "created": job.created,
+            "touches": job.touches,
+            "duplicates_in_file": job.duplicates_in_file,
+            "rejected": job.rejected,
+            "seconds": round(seconds, 2),
+            "rows_per_second": round(rows / seconds) if seconds > 0 else None,
+            "error": job.error,
+        },
+    )

@@ -1,0 +1,766 @@
+"""Bulk import of leads from CSV and Excel (SPEC C1.5): reading files, guessing columns, the
+preview, the run (dedup within the file and against the database, touches, rejects, progress),
+the report, the pages, the API and who may do what."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, connection
+from django.http import Http404, HttpRequest, HttpResponse
+from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+
+from salesloop.core.models import AuditEntry, PersonalDataAccess
+from salesloop.crm.models import Contact, Customer, Lead
+from salesloop.crm.phones import PhoneError, phone_parse
+from salesloop.intake.imports import engine, files, services
+from salesloop.intake.imports.files import ImportFileError
+from salesloop.intake.imports.mapping import mapping_clean, mapping_guess
+from salesloop.intake.imports.models import ImportJob, ImportRejectedRow, ImportStatus
+from salesloop.intake.imports.phone_fast import phone_normalise
+from salesloop.intake.models import InboundEvent
+from salesloop.notify.models import Notification
+from salesloop.pipeline.models import StageMove
+from tests import factories
+
+# ---- URLs: the project's, plus the import pages and API if the project does not mount them yet ----
+
+
+def _api_base_and_patterns() -> tuple[str, list]:
+    from ninja import NinjaAPI
+
+    from salesloop import urls as project_urls
+    from salesloop.api import BearerAuth, SessionAuth, UnicodeJSONRenderer, api, field_errors
+    from salesloop.intake.imports.api import router
+
+    patterns = list(project_urls.urlpatterns)
+    if not any(getattr(p, "name", None) == "import-list" for p in _flatten(patterns)):
+        patterns.append(path("intake/imports/", include("salesloop.intake.imports.urls")))
+    if any(mounted is router for _, mounted in api._routers):
+        return "/api/v1/imports", patterns
+    # Not mounted in the project's API yet: the same router in a stand-in API with the project's
+    # authentication and error answers.
+    test_api = NinjaAPI(
+        urls_namespace="imports-test", auth=[BearerAuth(), SessionAuth()], renderer=UnicodeJSONRenderer()
+    )
+    test_api.add_router("/imports", router)
+
+    @test_api.exception_handler(PermissionDenied)
+    def _forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return test_api.create_response(request, {"detail": str(exc)}, status=403)
+
+    @test_api.exception_handler(Http404)
+    def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return test_api.create_response(request, {"detail": "Not found."}, status=404)
+
+    @test_api.exception_handler(ValidationError)
+    def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        return test_api.create_response(request, {"detail": field_errors(exc)}, status=422)
+
+    patterns.insert(0, path("imports-test-api/", test_api.urls))
+    return "/imports-test-api/imports", patterns
+
+
+def _flatten(patterns: list) -> list:
+    found = []
+    for pattern in patterns:
+        found.append(pattern)
+        found.extend(_flatten(getattr(pattern, "url_patterns", [])))
+    return found
+
+
+API, urlpatterns = _api_base_and_patterns()
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+SHANGHAI = "13816200001"  # 上海 → 华东 (east)
+SHANGHAI_2 = "13816200002"
+HANGZHOU = "15805710001"  # 浙江 杭州 → 华东
+FOSHAN = "13630000001"  # 广东 佛山 → 华南 (south)
+HEADERS = ["姓名", "手机号", "公司名称", "省份", "需求", "广告计划", "预计金额"]
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def csv_bytes(rows: list[list[str]], headers: list[str] = HEADERS, encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def upload(data: bytes, name: str = "leads.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="text/csv")
+
+
+def job_of(user, data: bytes, name: str = "leads.csv", mapping=None) -> ImportJob:
+    return services.import_job_create(actor=user, upload=upload(data, name), name=name, mapping=mapping)
+
+
+def run(job: ImportJob, user, capture) -> ImportJob:
+    """Start the job; the test backend runs the task as soon as the start commits."""
+    with capture(execute=True):
+        services.import_start(actor=user, job=job)
+    job.refresh_from_db()
+    return job
+
+
+def xlsx_bytes(rows: list[list[object]], title: str | None = None) -> bytes:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    if title:
+        sheet.append([title])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# ---- columns --------------------------------------------------------------------------------
+
+
+class TestColumnGuessing:
+    def test_it_knows_chinese_spreadsheet_headers(self):
+        headers = [
+            "姓名",
+            "手机",
+            "公司名称",
+            "职位",
+            "邮箱",
+            "省份",
+            "城市",
+            "行业",
+            "备注",
+            "来源",
+            "广告计划",
+            "预计金额",
+        ]
+        assert mapping_guess(headers) == [
+            "name", "mobile", "company", "title", "email", "province", "city", "industry", "remark",
+            "origin", "campaign", "expected_amount",
+        ]  # fmt: skip
+
+    def test_it_knows_other_chinese_words_for_the_same_columns(self):
+        headers = [
+            "联系人",
+            "联系电话",
+            "客户名称",
+            "职务",
+            "电子邮件",
+            "省",
+            "市",
+            "需求",
+            "渠道",
+            "活动",
+            "金额",
+        ]
+        assert mapping_guess(headers) == [
+            "name", "phone", "company", "title", "email", "province", "city", "remark", "origin",
+            "campaign", "expected_amount",
+        ]  # fmt: skip
+
+    def test_it_knows_a_salesforce_leads_report(self):
+        headers = [
+            "Lead ID", "Lead Owner", "First Name", "Last Name", "Title", "Company / Account", "Phone",
+            "Mobile", "Email", "Lead Source", "Lead Status", "State/Province", "City", "Industry",
+            "Description", "Create Date",
+        ]  # fmt: skip
+        assert mapping_guess(headers) == [
+            "external_id", "", "first_name", "last_name", "title", "company", "phone", "mobile", "email",
+            "origin", "stage_hint", "province", "city", "industry", "remark", "",
+        ]  # fmt: skip
+
+    def test_it_knows_a_salesforce_data_loader_file(self):
+        headers = ["Id", "FirstName", "LastName", "Company", "MobilePhone", "LeadSource", "State"]
+        assert mapping_guess(headers) == [
+            "external_id", "first_name", "last_name", "company", "mobile", "origin", "province",
+        ]  # fmt: skip
+
+    def test_it_knows_a_hubspot_contacts_export(self):
+        headers = [
+            "Record ID", "First Name", "Last Name", "Email", "Phone Number", "Mobile Phone Number",
+            "Company Name", "Job Title", "State/Region", "City", "Industry", "Lifecycle Stage",
+            "Contact owner", "Associated Company ID", "Email Opt Out", "Create Date",
+        ]  # fmt: skip
+        assert mapping_guess(headers) == [
+            "external_id", "first_name", "last_name", "email", "phone", "mobile", "company", "title",
+            "province", "city", "industry", "stage_hint", "", "", "", "",
+        ]  # fmt: skip
+
+    def test_a_header_with_a_field_inside_it_is_understood(self):
+        assert mapping_guess(["客户手机号码", "所在公司名称", "客户姓名"]) == ["mobile", "company", "name"]
+
+    def test_a_field_goes_to_its_first_column_only(self):
+        assert mapping_guess(["公司", "公司名称", "手机", "手机"]) == ["company", "", "mobile", "mobile"]
+
+    def test_the_user_overrides_the_guess_by_header_or_position(self):
+        headers = ["客户", "号码", "备注"]
+        assert mapping_clean(headers, {"号码": "phone", "0": "name"}) == ["name", "phone", ""]
+        assert mapping_clean(headers, ["name", "mobile", "remark"]) == ["name", "mobile", "remark"]
+        with pytest.raises(ValidationError, match="unknown field"):
+            mapping_clean(headers, {"号码": "telephone"})
+        with pytest.raises(ValidationError, match="no column"):
+            mapping_clean(headers, {"微信": "name"})
+        with pytest.raises(ValidationError, match="only one column"):
+            mapping_clean(headers, ["company", "company", ""])
+
+    def test_first_and_last_names_make_one_name(self, org):
+        data = csv_bytes(
+            [["小明", "王", SHANGHAI], ["John", "Smith", HANGZHOU]],
+            headers=["First Name", "Last Name", "Mobile"],
+        )
+        job = job_of(org.carol, data)
+        names = [row.candidate.name for row in services.import_preview(job=job)]
+        assert names == ["王小明", "John Smith"]  # 姓 then 名, without a space, for Chinese names
+
+
+# ---- files ----------------------------------------------------------------------------------
+
+
+class TestFiles:
+    def test_a_gbk_csv_from_chinese_excel_is_read(self, org, django_capture_on_commit_callbacks):
+        # given the "CSV" Chinese Excel saves: GBK, no BOM
+        data = csv_bytes([["王小明", SHANGHAI, "杭州星河科技有限公司", "", "", "", ""]], encoding="gbk")
+        job = job_of(org.carol, data)
+        assert (job.format, job.encoding, job.rows_total) == ("csv", "gb18030", 1)
+        assert job.headers == HEADERS
+        job = run(job, org.carol, django_capture_on_commit_callbacks)
+        contact = Contact.objects.get()
+        assert (contact.name, contact.customer.name) == ("王小明", "杭州星河科技有限公司")
+
+    def test_a_utf8_bom_does_not_stick_to_the_first_header(self, org):
+        job = job_of(org.carol, b"\xef\xbb\xbf" + csv_bytes([["李雷", SHANGHAI, "", "", "", "", ""]]))
+        assert job.encoding == "utf-8-sig"
+        assert job.headers[0] == "姓名" and job.mapping[0] == "name"
+
+    def test_semicolons_and_a_title_row_are_recognised(self, org):
+        data = "2024年展会客户名单\n姓名;手机\n李雷;13816200001\n".encode()
+        job = job_of(org.carol, data)
+        assert (job.delimiter, job.header_row, job.headers) == (";", 2, ["姓名", "手机"])
+
+    def test_an_xlsx_with_numbers_for_phones_is_read(self, org, django_capture_on_commit_callbacks):
+        data = xlsx_bytes(
+            [["姓名", "手机号", "公司名称"], ["韩梅梅", int(FOSHAN), "佛山测试有限公司"], [None, None, None]],
+            title="客户名单",
+        )
+        job = job_of(org.carol, data, name="客户.xlsx")
+        # the upload counts rows by the size the sheet states (its trailing blank row included)
+        assert (job.format, job.header_row, job.rows_total) == ("xlsx", 2, 2)
+        job = run(job, org.carol, django_capture_on_commit_callbacks)
+        assert (job.rows_done, job.rows_total) == (1, 1)  # the run counts them exactly
+        lead = Lead.objects.get()
+        assert lead.contact.phone == "+86" + FOSHAN
+        assert lead.region == org.south
+
+    @pytest.mark.parametrize(
+        ("data", "name", "status", "words"),
+        [
+            (b"", "empty.csv", 400, "empty"),
+            (b"%PDF-1.4 binary", "leads.pdf", 415, "CSV and Excel"),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "old.xls", 415, ".xls"),
+            (b"PK\x03\x04 not really a zip", "broken.xlsx", 415, "Excel"),
+            ("姓名,手机\n".encode("gbk") + b"\x81\x20\xff,1\n", "odd.csv", 400, "neither UTF-8 nor GBK"),
+            ("姓名,手机\n".encode(), "headers.csv", 400, "no data rows"),
+        ],
+    )
+    def test_a_file_that_cannot_be_imported_is_refused_by_name(self, org, data, name, status, words):
+        with pytest.raises(ImportFileError, match=words) as refused:
+            job_of(org.carol, data, name=name)
+        assert refused.value.status == status
+        assert not ImportJob.objects.exists()
+
+    def test_a_file_over_the_limit_is_refused_before_it_is_stored(self, org, monkeypatch, media):
+        monkeypatch.setattr(files, "MAX_BYTES", 100)
+        with pytest.raises(ImportFileError, match="limit") as refused:
+            job_of(org.carol, csv_bytes([["x" * 200, SHANGHAI, "", "", "", "", ""]]))
+        assert refused.value.status == 413
+        assert not media.exists() or not any(media.rglob("*.csv"))
+
+
+# ---- phones ---------------------------------------------------------------------------------
+
+
+def test_the_fast_phone_path_agrees_with_phone_parse():
+    rng = random.Random(7)
+    numbers = [f"1{rng.randrange(10**10):010d}" for _ in range(3000)]
+    numbers += [f"1{head}{rng.randrange(10**8):08d}" for head in range(30, 100) for _ in range(3)]
+    written = []
+    for number in numbers:
+        written += [number, f"+86 {number[:3]} {number[3:7]} {number[7:]}", f"0086-{number}", f"86{number}"]
+    written += [
+        "１３８００１３８０００",
+        "(+86)138.0013.8000",
+        "138 0013 800",
+        "12345",
+        "010-6552 9988",
+        "4008123123",
+    ]
+    for raw in written:
+        try:
+            expected = phone_parse(raw)
+        except PhoneError as exc:
+            with pytest.raises(PhoneError) as fast:
+                phone_normalise(raw)
+            assert str(fast.value) == str(exc)
+        else:
+            assert phone_normalise(raw) == expected, raw
+
+
+# ---- preview --------------------------------------------------------------------------------
+
+
+def _known_lead(org, phone: str = SHANGHAI, owner=None) -> Lead:
+    customer = factories.customer_make(province="31", name="上海已知客户有限公司")
+    contact = factories.contact_make(customer=customer, phone="+86" + phone, name="老客户")
+    return factories.lead_make(owner=owner, customer=customer, contact=contact)
+
+
+def test_the_preview_decides_the_first_rows_and_writes_nothing(org):
+    known = _known_lead(org)
+    data = csv_bytes(
+        [
+            ["新人", HANGZHOU, "杭州星河科技有限公司", "", "", "", ""],
+            ["老客户", f"+86 {SHANGHAI}", "", "", "", "", ""],
+            ["新人又来", f"{HANGZHOU[:3]}-{HANGZHOU[3:7]}-{HANGZHOU[7:]}", "", "", "", "", ""],
+            ["号码错", "1381620", "", "", "", "", ""],
+        ]
+    )
+    job = job_of(org.carol, data)
+    counts = [
+        m.objects.count() for m in (Customer, Contact, Lead, StageMove, InboundEvent, ImportRejectedRow)
+    ]
+
+    preview = services.import_preview(job=job)
+
+    assert [(r.row_number, r.outcome) for r in preview] == [
+        (2, "new"), (3, "touch"), (4, "duplicate"), (5, "rejected"),
+    ]  # fmt: skip
+    assert preview[1].lead_id == known.pk
+    assert "号码无效" in preview[3].reason
+    assert preview[0].candidate.province_code == "33" and preview[0].candidate.city == "杭州"
+    after = [m.objects.count() for m in (Customer, Contact, Lead, StageMove, InboundEvent, ImportRejectedRow)]
+    assert after == counts
+    job.refresh_from_db()
+    assert (job.status, job.rows_done) == (ImportStatus.PREVIEWED, 0)
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+
+class TestRun:
+    @pytest.fixture
+    def outcome(self, org, django_capture_on_commit_callbacks):
+        """A file with every kind of row, imported by carol (manager, 华东)."""
+        known = _known_lead(org, owner=org.alice)
+        reused = factories.customer_make(province="33", name="杭州星河科技有限公司")
+        data = csv_bytes(
+            [
+                [
+                    "王小明",
+                    HANGZHOU,
+                    "杭州星河科技（有限公司）",
+                    "",
+                    "想要报价",
+                    "双十一",
+                    "3.5万",
+                ],  # 2 new, reuses
+                ["李雷", FOSHAN, "佛山测试有限公司", "", "", "", ""],  # 3 new, 华南 from the number
+                [
+                    "韩梅梅",
+                    SHANGHAI_2,
+                    "广州某某有限公司",
+                    "广东",
+                    "",
+                    "",
+                    "12,000",
+                ],  # 4 new, 华南 from the row
+                ["王小明", f"+86 {HANGZHOU[:3]} {HANGZHOU[3:7]} {HANGZHOU[7:]}", "", "", "", "", ""],  # 5 dup
+                ["老客户", SHANGHAI, "", "", "又来咨询", "", ""],  # 6 touch on alice's lead
+                ["老客户", f"0086{SHANGHAI}", "", "", "", "", ""],  # 7 duplicate of 6
+                ["号码错", "1381620", "", "", "", "", ""],  # 8 rejected
+                ["没号码", "", "某公司", "", "", "", ""],  # 9 rejected
+                ["金额错", "13816200009", "", "", "", "", "很多"],  # 10 rejected
+                ["公司太长", "13816200010", "公" * 201, "", "", "", ""],  # 11 rejected
+            ]
+        )
+        job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+        return job, known, reused
+
+    def test_the_counts_add_up_and_progress_reaches_the_total(self, outcome):
+        job, _, _ = outcome
+        assert job.status == ImportStatus.DONE, job.error
+        assert (job.created, job.touches, job.duplicates_in_file, job.rejected) == (3, 1, 2, 4)
+        assert job.rows_done == job.rows_total == 10
+        assert job.progress_percent == 100 and job.finished_at is not None
+
+    def test_new_people_become_leads_in_their_regions_pool(self, outcome, org):
+        _, _, reused = outcome
+        leads = {
+            lead.contact.name: lead for lead in Lead.objects.filter(source="import").select_related("contact")
+        }
+        assert set(leads) == {"王小明", "李雷", "韩梅梅"}
+        wang, li, han = leads["王小明"], leads["李雷"], leads["韩梅梅"]
+        assert wang.customer == reused  # same company_key: 杭州星河科技
+        assert (wang.region, wang.campaign, str(wang.expected_amount)) == (org.east, "双十一", "35000.00")
+        assert (li.region, li.customer.province_id, li.customer.city) == (org.south, "44", "佛山")
+        assert (han.region, str(han.expected_amount)) == (org.south, "12000.00")
+        for lead in leads.values():
+            assert (lead.owner, lead.assigned_at, lead.status, lead.stage.code) == (
+                None,
+                None,
+                "open",
+                "screening",
+            )
+            assert lead.contact.phone.startswith("+86")
+
+    def test_each_new_lead_enters_the_first_stage_with_its_explanation(self, outcome, org):
+        job, _, _ = outcome
+        wang = Lead.objects.get(source="import", contact__name="王小明")
+        move = StageMove.objects.get(lead=wang)
+        assert move.explanation["kind"] == "stage_move"
+        assert (move.explanation["direction"], move.explanation["to_stage"]) == ("enter", "screening")
+        assert (move.from_stage, move.to_stage.code, move.actor) == (None, "screening", org.carol)
+        assert move.note == "想要报价"
+        assert move.filled == {"import_job": job.pk, "row": 2}
+
+    def test_a_known_person_is_a_touch_and_the_owner_hears_once(self, outcome, org):
+        _, known, _ = outcome
+        assert Lead.objects.filter(contact=known.contact).count() == 1  # no new lead
+        events = InboundEvent.objects.filter(lead=known).order_by("id")
+        assert [e.status for e in events] == ["touch", "touch"]  # rows 6 and 7
+        assert events[0].source.slug == services.IMPORT_SOURCE_SLUG
+        assert json.loads(events[0].body)["需求"] == "又来咨询"
+        notes = Notification.objects.filter(user=org.alice)
+        assert notes.count() == 1 and notes.get().link == f"/leads/{known.pk}/"
+
+    def test_a_duplicate_in_the_file_is_a_touch_on_the_lead_its_first_row_created(self, outcome):
+        wang = Lead.objects.get(source="import", contact__name="王小明")
+        assert Contact.objects.filter(phone="+86" + HANGZHOU).count() == 1
+        assert InboundEvent.objects.filter(lead=wang, status="touch").count() == 1
+
+    def test_rejected_rows_are_reported_with_their_reasons(self, outcome, client, org):
+        job, _, _ = outcome
+        client.force_login(org.carol)
+        response = client.get(f"/intake/imports/{job.pk}/rejected.csv")
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content)
+        assert body.startswith(b"\xef\xbb\xbf")  # Excel opens UTF-8 Chinese only with a BOM
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+        assert rows[0] == [*HEADERS, "原因", "原行号"]
+        reasons = {row[-1]: row[-2] for row in rows[1:]}
+        assert set(reasons) == {"8", "9", "10", "11"}
+        assert "号码无效" in reasons["8"] and "1381620" in reasons["8"]
+        assert "无法识别" in reasons["9"]
+        assert "金额" in reasons["10"]
+        assert "公司名称" in reasons["11"] and "200" in reasons["11"]
+        assert rows[1][:2] == ["号码错", "1381620"]  # the original cells, to fix and import again
+        assert PersonalDataAccess.objects.filter(actor=org.carol, kind="export").count() == 1
+
+    def test_the_run_is_audited_once(self, outcome):
+        job, _, _ = outcome
+        entry = AuditEntry.objects.get(action="import.run")
+        assert entry.target_id == str(job.pk)
+        assert (entry.after["created"], entry.after["rejected"], entry.after["status"]) == (3, 4, "done")
+
+
+def test_a_second_import_of_the_same_file_only_touches(org, django_capture_on_commit_callbacks):
+    data = csv_bytes([["甲", SHANGHAI, "", "", "", "", ""], ["乙", HANGZHOU, "", "", "", "", ""]])
+    run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+    again = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+    assert (again.created, again.touches, again.duplicates_in_file) == (0, 2, 0)
+    assert Lead.objects.count() == 2
+
+
+def test_progress_moves_chunk_by_chunk(org, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 10)
+    seen: list[int] = []
+    remember = engine.ImportContext.remember
+
+    def spy(self, plan, contact_ids):
+        remember(self, plan, contact_ids)
+        seen.append(ImportJob.objects.get(pk=self.job.pk).rows_done)
+
+    monkeypatch.setattr(engine.ImportContext, "remember", spy)
+    data = csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(35)])
+    job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+    assert seen == [10, 20, 30, 35]
+    assert (job.rows_done, job.rows_total, job.created) == (35, 35, 35)
+
+
+def test_a_duplicate_across_chunks_is_still_a_duplicate(org, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    rows = [
+        ["甲", SHANGHAI, "", "", "", "", ""],
+        ["乙", HANGZHOU, "", "", "", "", ""],
+        ["甲", SHANGHAI, "", "", "", "", ""],
+    ]
+    job = run(job_of(org.carol, csv_bytes(rows)), org.carol, django_capture_on_commit_callbacks)
+    assert (job.created, job.touches, job.duplicates_in_file) == (2, 0, 1)
+
+
+def test_a_failed_run_resumes_where_it_stopped(org, monkeypatch, django_capture_on_commit_callbacks):
+    # given a run that fails in its second chunk
+    monkeypatch.setattr(services, "CHUNK_ROWS", 3)
+    write = engine.chunk_write
+    calls = {"n": 0}
+
+    def failing_write(plan, ctx, writer):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the disk is full")
+        return write(plan, ctx, writer)
+
+    monkeypatch.setattr(services, "chunk_write", failing_write)
+    data = csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(8)])
+    job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+    assert (job.status, job.rows_done, job.error) == (ImportStatus.FAILED, 3, "the disk is full")
+    assert Lead.objects.count() == 3  # the first chunk, whole; nothing of the second
+    # when it is started again
+    job = run(job, org.carol, django_capture_on_commit_callbacks)
+    # then it carries on from row 4 and imports every row once
+    assert (job.status, job.rows_done, job.created) == (ImportStatus.DONE, 8, 8)
+    assert Lead.objects.count() == 8
+
+
+def test_a_chunk_that_collides_with_a_concurrent_write_is_retried(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    write = engine.chunk_write
+    calls = {"n": 0}
+
+    def colliding_write(plan, ctx, writer):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise IntegrityError("UNIQUE constraint failed: crm_contact.phone")
+        return write(plan, ctx, writer)
+
+    monkeypatch.setattr(services, "chunk_write", colliding_write)
+    job = run(
+        job_of(org.carol, csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]])),
+        org.carol,
+        django_capture_on_commit_callbacks,
+    )
+    assert (job.status, job.created, calls["n"]) == (ImportStatus.DONE, 1, 2)
+
+
+def test_queries_per_chunk_do_not_grow_with_its_rows(org, monkeypatch, django_assert_max_num_queries):
+    """50 rows or 500: the same queries (look-ups in bulk, one insert per table, one progress update)."""
+    monkeypatch.setattr(services, "CHUNK_ROWS", 1000)
+    known = _known_lead(org, owner=org.alice)
+    services.import_source()
+
+    def file_of(size: int, series: int) -> bytes:
+        """A known person, new people (some of one company), a duplicate and a bad number."""
+        rows = [["老客户", SHANGHAI, "", "", "", "", ""]]
+        for i in range(size - 3):
+            rows.append(
+                [f"客户{i}", f"1580{series}71{i:04d}", f"公司{series}-{i % 7}有限公司", "", "", "", ""]
+            )
+        rows += [["重复", f"1580{series}710000", "", "", "", "", ""], ["错", "123", "", "", "", "", ""]]
+        return csv_bytes(rows)
+
+    def queries_of_run(size: int, series: int) -> list[str]:
+        job = job_of(org.carol, file_of(size, series))
+        services.import_start(actor=org.carol, job=job, enqueue=False)
+        with CaptureQueriesContext(connection) as queries:
+            job = services.import_run(job_id=job.pk)
+        assert (job.status, job.rows_done, job.created) == (ImportStatus.DONE, size, size - 3)
+        return [query["sql"][:60] for query in queries]
+
+    small, large = queries_of_run(50, 1), queries_of_run(500, 2)
+    assert len(small) == len(large), "\n".join(sorted(set(small) ^ set(large)))
+    job = services.import_start(actor=org.carol, job=job_of(org.carol, file_of(900, 3)), enqueue=False)
+    with django_assert_max_num_queries(len(small)):
+        services.import_run(job_id=job.pk)
+    assert InboundEvent.objects.filter(lead=known).count() == 3
+
+
+# ---- who may ------------------------------------------------------------------------------
+
+
+class TestPermissions:
+    def test_a_rep_cannot_import(self, org):
+        with pytest.raises(PermissionDenied):
+            job_of(org.alice, csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]]))
+
+    def test_pages_refuse_a_rep_and_hide_a_job_from_another_manager(self, org, client):
+        job = job_of(org.carol, csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]]))
+        client.force_login(org.alice)
+        assert client.get("/intake/imports/").status_code == 403
+        client.force_login(org.dave)
+        assert client.get(f"/intake/imports/{job.pk}/").status_code == 404
+        assert client.get(f"/intake/imports/{job.pk}/rejected.csv").status_code == 404
+        client.force_login(org.director)
+        assert client.get(f"/intake/imports/{job.pk}/").status_code == 200
+
+    def test_the_api_refuses_a_rep_and_hides_a_job_from_another_manager(self, org, api_as, client):
+        job = job_of(org.carol, csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]]))
+        rep = api_as(org.alice)
+        response = client.post(
+            API, {"file": upload(csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]]))}, headers=rep.headers
+        )
+        assert response.status_code == 403
+        assert api_as(org.dave).get(f"{API}/{job.pk}").status_code == 404
+        assert api_as(org.admin).get(f"{API}/{job.pk}").status_code == 200
+
+
+# ---- pages ----------------------------------------------------------------------------------
+
+
+def test_the_pages_take_a_file_through_mapping_preview_start_and_progress(
+    org, client, django_capture_on_commit_callbacks
+):
+    client.force_login(org.carol)
+    data = csv_bytes(
+        [["甲", SHANGHAI, "某公司", "", "", "", ""]],
+        headers=["称呼", "号码", "公司名称", "省份", "需求", "广告计划", "预计金额"],
+    )
+    # upload: 「称呼」 and 「号码」 are not recognised, so nothing says who the person is yet
+    response = client.post("/intake/imports/", {"file": upload(data)})
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+    page = client.get(response["Location"]).content.decode()
+    assert 'name="column-1"' in page and "disabled" in page
+    # the user maps the columns
+    mapping = {"column-0": "name", "column-1": "mobile", "column-2": "company"}
+    response = client.post(f"/intake/imports/{job.pk}/mapping/", mapping, headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "outcome--new" in response.content.decode()
+    # start: queued until the transaction commits, and the progress polls itself
+    response = client.post(f"/intake/imports/{job.pk}/start/")
+    assert response.status_code == 302
+    fragment = client.get(f"/intake/imports/{job.pk}/progress/").content.decode()
+    assert 'hx-trigger="every 1s"' in fragment
+    # the worker runs it; the fragment stops polling and shows the counts
+    services.import_run(job_id=job.pk)
+    fragment = client.get(f"/intake/imports/{job.pk}/progress/").content.decode()
+    assert "hx-trigger" not in fragment and "<progress" in fragment
+    assert Lead.objects.filter(source="import").count() == 1
+
+
+def test_a_finished_import_page_shows_its_counts_reasons_and_report(
+    org, client, django_capture_on_commit_callbacks
+):
+    data = csv_bytes([["甲", SHANGHAI, "", "", "", "", ""], ["乙", "12345", "", "", "", "", ""]])
+    job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+    client.force_login(org.carol)
+    page = client.get(f"/intake/imports/{job.pk}/").content.decode()
+    assert f"/intake/imports/{job.pk}/rejected.csv" in page
+    assert "号码无效" in page and "hx-trigger" not in page
+    listing = client.get("/intake/imports/").content.decode()
+    assert f"/intake/imports/{job.pk}/" in listing
+
+
+def test_the_mapping_editor_refuses_a_field_on_two_columns_and_says_so(org, client):
+    client.force_login(org.carol)
+    job = job_of(org.carol, csv_bytes([["甲", SHANGHAI, "某公司", "", "", "", ""]]))
+    choices = {f"column-{i}": field for i, field in enumerate(job.mapping)} | {"column-0": "company"}
+    response = client.post(f"/intake/imports/{job.pk}/mapping/", choices, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert "only one column may be company" in response.content.decode()
+    job.refresh_from_db()
+    assert job.mapping[0] == "name"  # unchanged
+
+
+def test_the_upload_page_names_the_problem_with_a_bad_file(org, client):
+    client.force_login(org.carol)
+    response = client.post("/intake/imports/", {"file": upload(b"%PDF-1.4", name="leads.pdf")})
+    assert response.status_code == 422
+    assert "CSV and Excel" in response.content.decode()
+
+
+# ---- API ------------------------------------------------------------------------------------
+
+
+class TestApi:
+    def test_a_dry_run_answers_with_the_guessed_mapping_and_the_preview(self, org, api_as, client):
+        token = api_as(org.carol)
+        data = csv_bytes([["甲", SHANGHAI, "某公司", "", "", "", ""], ["乙", "123", "", "", "", "", ""]])
+        response = client.post(API, {"file": upload(data), "dry_run": "true"}, headers=token.headers)
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["status"] == "previewed" and body["mapping"][:3] == ["name", "mobile", "company"]
+        assert [row["outcome"] for row in body["preview"]] == ["new", "rejected"]
+        assert body["preview"][0]["phone"] == "+86" + SHANGHAI and body["preview"][0]["province"] == "31"
+        assert not Lead.objects.exists()
+
+    def test_a_director_sees_someone_elses_preview_with_phones_masked(self, org, api_as, client):
+        data = csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]])
+        created = client.post(
+            API, {"file": upload(data), "dry_run": "true"}, headers=api_as(org.carol).headers
+        )
+        body = api_as(org.director).get(f"{API}/{created.json()['id']}").json()
+        assert body["preview"][0]["phone"] == "138****0001"
+        assert created.json()["preview"][0]["phone"] == "+86" + SHANGHAI  # the uploader's own file
+
+    def test_an_upload_starts_and_reports_progress_counts_and_the_report(
+        self, org, api_as, client, django_capture_on_commit_callbacks
+    ):
+        token = api_as(org.director)
+        data = csv_bytes([["甲", SHANGHAI, "", "", "", "", ""], ["乙", "123", "", "", "", "", ""]])
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(API, {"file": upload(data)}, headers=token.headers)
+        assert response.status_code == 201, response.content
+        job_id = response.json()["id"]
+        body = token.get(f"{API}/{job_id}").json()
+        assert (body["status"], body["rows_done"], body["rows_total"], body["progress_percent"]) == (
+            "done",
+            2,
+            2,
+            100,
+        )
+        assert (body["created"], body["rejected"]) == (1, 1)
+        assert body["report_url"] == f"/api/v1/imports/{job_id}/rejected.csv"
+        report = client.get(f"{API}/{job_id}/rejected.csv", headers=token.headers)
+        assert report.status_code == 200
+        assert "原因" in b"".join(report.streaming_content).decode("utf-8-sig")
+
+    def test_start_takes_a_corrected_mapping(self, org, api_as, client, django_capture_on_commit_callbacks):
+        token = api_as(org.carol)
+        data = csv_bytes([["甲", SHANGHAI]], headers=["称呼", "号码"])
+        created = client.post(API, {"file": upload(data), "dry_run": "true"}, headers=token.headers).json()
+        assert created["mapping_problem"]
+        with django_capture_on_commit_callbacks(execute=True):
+            response = token.post(
+                f"{API}/{created['id']}/start", {"mapping": {"称呼": "name", "号码": "mobile"}}
+            )
+        assert response.status_code == 202, response.content
+        assert Lead.objects.get().contact.name == "甲"
+
+    @pytest.mark.parametrize(
+        ("data", "name", "status"),
+        [
+            (b"", "empty.csv", 400),
+            (b"%PDF-1.4", "x.pdf", 415),
+            ("称呼,号码\n甲,13816200001\n".encode(), "x.csv", 422),  # nothing names a person
+        ],
+    )
+    def test_a_bad_file_is_a_4xx_naming_the_problem(self, org, api_as, client, data, name, status):
+        token = api_as(org.carol)
+        response = client.post(API, {"file": upload(data, name)}, headers=token.headers)
+        assert response.status_code == status, response.content
+        assert response.json()["detail"][0]["loc"] == ["body", "file"]
+
+
+def test_the_import_command_imports_a_file_and_prints_the_counts(org, tmp_path):
+    from django.core.management import call_command
+
+    path_ = tmp_path / "leads.csv"
+    path_.write_bytes(csv_bytes([["甲", SHANGHAI, "", "", "", "", ""], ["甲", SHANGHAI, "", "", "", "", ""]]))
+    out = io.StringIO()
+    call_command("import", str(path_), "--json", "--user", "carol", stdout=out)
+    result = json.loads(out.getvalue())
+    assert (result["status"], result["created"], result["duplicates_in_file"]) == ("done", 1, 1)
