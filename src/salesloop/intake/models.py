@@ -8,16 +8,15 @@ from django.utils.translation import gettext_lazy as _
 
 from salesloop.core import clock
 from salesloop.core.models import BaseModel
+from salesloop.crm.models import Channel
 
-
-class SourceKind(models.TextChoices):
-    DOUYIN = "douyin", _("Douyin form")
-    WECOM = "wecom", _("WeCom")
-    WEB_FORM = "web_form", _("Website inquiry")
-    CALL_400 = "call_400", _("400 call")
-    CARD = "card", _("Trade-show card")
-    REFERRAL = "referral", _("Customer referral")
-    API = "api", _("API")
+# The channels a source can be: every lead channel except the two no source delivers (imports have
+# their own jobs; "manual" is a person typing). One list of channels, so a lead's `source` is always
+# its source's kind.
+SourceKind = models.TextChoices(
+    "SourceKind",
+    [(c.name, (c.value, c.label)) for c in Channel if c not in (Channel.IMPORT, Channel.MANUAL)],
+)
 
 
 def _slug() -> str:

@@ -18,7 +18,7 @@ from salesloop.accounts.models import Province
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
+from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.phones import PhoneError, phone_parse
 from salesloop.crm.services import contact_create, customer_create, lead_create
 from salesloop.intake.channels import Arrival, MappingError, arrival_read, mapping_validate
@@ -399,7 +399,7 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
         customer = contact.customer
         if customer is None:
             customer, known_company = _customer_for(arrival, person, event.created_by)
-    channel = source.kind if source.kind in Channel.values else Channel.API
+    channel = source.kind  # every source kind is a lead channel (intake.models.SourceKind)
     referrer = None
     if arrival.referrer_customer_id:
         referrer = (
