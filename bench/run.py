@@ -244,7 +244,7 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports"))
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -298,6 +298,14 @@ def main() -> int:
             "import: CSV with 20% duplicates, dedup and assignment, vs a plain bulk insert of the same rows"
         )
         print(imports.table(extra["imports"]))
+    if "routing" in benches:
+        from bench import routing
+
+        say("routing: decisions and replay …")
+        extra["routing"] = routing.run(databases)
+        print()
+        print(routing.TITLE)
+        print(routing.table(extra["routing"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

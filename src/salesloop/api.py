@@ -90,6 +90,10 @@ def _routers() -> None:
     from salesloop.intake.card_api import router as card_router
     from salesloop.intake.imports.api import router as imports_router
     from salesloop.pipeline.api import router as pipeline_router
+    from salesloop.routing.api import lead_router as assignment_router
+    from salesloop.routing.api import router as routing_router
+    from salesloop.routing.reps_api import router as reps_router
+    from salesloop.routing.sandbox_api import router as sandbox_router
 
     api.add_router("", accounts_router, tags=["me"])
     api.add_router("/leads", leads_router, tags=["leads"])
@@ -101,6 +105,10 @@ def _routers() -> None:
     api.add_router("/customers", customers_router, tags=["customers"])
     api.add_router("/contacts", contacts_router, tags=["contacts"])
     api.add_router("/explanations", core_router, tags=["explanations"])
+    api.add_router("/leads", assignment_router, tags=["routing"])
+    api.add_router("/routing", routing_router, tags=["routing"])
+    api.add_router("/routing", sandbox_router, tags=["routing"])
+    api.add_router("/routing", reps_router, tags=["routing"])
 
 
 _routers()

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "salesloop.pipeline",
     "salesloop.notify",
     "salesloop.intake",
+    "salesloop.routing",
     "salesloop.demo",
 ]
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("salesloop.intake.urls")),
     path("intake/imports/", include("salesloop.intake.imports.urls")),
     path("intake/", include("salesloop.intake.page_urls")),
+    path("routing/", include("salesloop.routing.urls")),
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.crm.urls")),
 ]

@@ -161,6 +161,11 @@ class Lead(BaseModel):
     stage_entered_at = models.DateTimeField(default=clock.now)
     assigned_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    custom_fields = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="values of the organisation's custom fields, by field name (routing conditions read them)",
+    )
     referred_by = models.ForeignKey(
         Customer,
         null=True,
@@ -192,6 +197,8 @@ class Lead(BaseModel):
             models.Index(fields=["status", "-id"], name="lead_status_idx"),
             models.Index(fields=["source", "-id"], name="lead_source_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
+            # Routing counts each candidate's open leads (capacity caps): only open rows are indexed.
+            models.Index(fields=["owner"], condition=models.Q(status="open"), name="lead_open_owner_idx"),
         ]
 
     def __str__(self) -> str:

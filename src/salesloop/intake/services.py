@@ -24,6 +24,7 @@ from salesloop.crm.services import contact_create, customer_create, lead_create
 from salesloop.intake.channels import Arrival, MappingError, arrival_read, mapping_validate
 from salesloop.intake.models import EventStatus, InboundEvent, MergeSuggestion, Source, SourceKind
 from salesloop.notify.services import notification_send
+from salesloop.routing.services import lead_route
 
 log = logging.getLogger(__name__)
 
@@ -427,6 +428,8 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
     )
     if known_company:  # a company created just now has no other leads to look alike
         _merge_candidates_suggest(lead, contact, customer)
+    # C8: the new lead is routed in the transaction that stores it, with its trace.
+    lead_route(lead=lead, actor=event.created_by)
     return lead, True
 
 

@@ -266,10 +266,12 @@ def _touches_notify(plan: ChunkPlan, ctx: ImportContext) -> None:
 
 
 def imported_leads_route(*, lead_ids: list[int], job: ImportJob) -> None:
-    """Where lead routing (SPEC C8) plugs in. Until it exists, imported leads wait unassigned in
-    their region's pool (owner None, assigned_at None), where the region's manager hands them
-    out. Called inside each chunk's transaction with the ids of the leads it created."""
-    return None
+    """Route the leads a chunk created (SPEC C8), in the chunk's transaction: with the same engine
+    and traces as a webhook's lead, in a fixed number of queries (routing.services.leads_route_bulk).
+    Without a published rule set they wait in their region's pool."""
+    from salesloop.routing.services import leads_route_bulk
+
+    leads_route_bulk(lead_ids=lead_ids, actor=job.created_by)
 
 
 def import_source() -> Source:

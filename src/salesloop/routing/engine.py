@@ -1,0 +1,362 @@
+"""The routing decision (C8.1, C8.2), free of the database: given a lead's facts, a rule set, the
+roster of reps and a `State` (loads and rotations), decide who gets the lead and say why.
+
+The same engine routes live leads (state in the database, rotation rows locked: services.py) and
+replays history in the sandbox (state in memory: sandbox.py), so a simulation is exactly what the
+rules would have done. The trace it returns is the `assignment` explanation's body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from salesloop.routing.ruleset import Conditions, Pool, RuleSetDefinition, Strategy, _Routing
+
+# Why a candidate was dropped, in the order the checks run. The codes are stable (API, pages);
+# routing.trace_text renders them in the reader's language.
+DROP_INACTIVE = "inactive"
+DROP_ON_LEAVE = "on_leave"
+DROP_OFF_HOURS = "off_hours"
+DROP_OPEN_CAP = "open_cap"
+DROP_DAILY_CAP = "daily_cap"
+DROP_OTHER_REGION = "other_region"
+DROP_NO_SPECIALTY = "no_specialty"
+DROP_NO_WEIGHT = "no_weight"
+KEPT = "eligible"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFacts:
+    """What routing may read of a lead (conditions and strategies see nothing else)."""
+
+    lead_id: int | None
+    source: str
+    province: str | None  # GB/T 2260 code, "44"
+    region: str | None  # region code, "south"
+    industry: str
+    city: str
+    fields: dict[str, str]
+    at: dt.datetime  # aware; weekdays and hours are read in the organisation's time zone
+
+
+@dataclass(frozen=True, slots=True)
+class Rep:
+    id: int
+    username: str
+    name: str
+    region: str | None
+    team: str | None
+    active: bool
+    is_rep: bool
+    specialties: frozenset[str] = frozenset()
+    max_open_leads: int | None = None
+    max_new_per_day: int | None = None
+    work_days: frozenset[int] = frozenset()
+    work_start: dt.time | None = None
+    work_end: dt.time | None = None
+
+
+@dataclass
+class Roster:
+    reps: dict[int, Rep]
+    leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = field(default_factory=dict)
+    by_username: dict[str, int] = field(init=False)
+    by_team: dict[str, list[int]] = field(init=False)
+    by_region: dict[str, list[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_username = {rep.username: rep.id for rep in self.reps.values()}
+        self.by_team, self.by_region = {}, {}
+        for rep in sorted(self.reps.values(), key=lambda r: r.id):
+            if not rep.is_rep:
+                continue  # teams and regions give their reps; managers join a pool only by name
+            if rep.team:
+                self.by_team.setdefault(rep.team, []).append(rep.id)
+            if rep.region:
+                self.by_region.setdefault(rep.region, []).append(rep.id)
+
+    def on_leave(self, user_id: int, at: dt.datetime) -> bool:
+        return any(start <= at < end for start, end in self.leaves.get(user_id, ()))
+
+    def pool(self, pool: Pool, facts: LeadFacts) -> list[int]:
+        ids: set[int] = set()
+        for team in pool.teams:
+            ids.update(self.by_team.get(team, ()))
+        for region in pool.regions:
+            ids.update(self.by_region.get(region, ()))
+        if pool.lead_region and facts.region:
+            ids.update(self.by_region.get(facts.region, ()))
+        for username in pool.users:
+            if username in self.by_username:
+                ids.add(self.by_username[username])
+        return sorted(ids)
+
+
+@dataclass
+class Rotation:
+    """A rule's rotation: the last rep it chose and how many leads it gave each rep."""
+
+    last_user_id: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    turns: int = 0
+
+
+class State(Protocol):
+    def rotation(self, key: str) -> Rotation:
+        """The rule's rotation, held (locked) until the decision is stored."""
+
+    def loads(self, user_ids: list[int], at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
+        """(open leads, leads received today) per user."""
+
+    def record(self, key: str, rotation: Rotation, user_id: int, at: dt.datetime) -> None:
+        """The rule gave the lead to user_id: advance its rotation and the user's loads."""
+
+
+@dataclass
+class Decision:
+    winner_id: int | None
+    rule_id: str  # "" when nobody was eligible anywhere
+    strategy: str
+    method: str  # rule | fallback | pool
+    trace: dict[str, Any]
+
+
+def _local(at: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    return at.astimezone(tz)
+
+
+def _conditions(when: Conditions, facts: LeadFacts, local: dt.datetime) -> list[dict[str, Any]]:
+    """Each condition with what it expected, what the lead had, and whether it held."""
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, expected: Any, actual: Any, ok: bool) -> None:
+        checks.append({"field": name, "expected": expected, "actual": actual, "ok": ok})
+
+    if when.sources:
+        check("source", when.sources, facts.source, facts.source in when.sources)
+    if when.provinces:
+        check("province", when.provinces, facts.province, facts.province in when.provinces)
+    if when.regions:
+        check("region", when.regions, facts.region, facts.region in when.regions)
+    if when.industries:
+        check("industry", when.industries, facts.industry, facts.industry in when.industries)
+    if when.cities:
+        check("city", when.cities, facts.city, any(facts.city.startswith(c) for c in when.cities if c))
+    for name, values in when.fields.items():
+        actual = facts.fields.get(name)
+        check(f"fields.{name}", values, actual, actual is not None and str(actual) in values)
+    if when.weekdays:
+        check("weekday", when.weekdays, local.isoweekday(), local.isoweekday() in when.weekdays)
+    if when.hours is not None:
+        expected = f"{when.hours.start:%H:%M}-{when.hours.end:%H:%M}"
+        check("time", expected, f"{local:%H:%M}", when.hours.contains(local.time()))
+    return checks
+
+
+def _off_hours(rep: Rep, local: dt.datetime) -> bool:
+    if rep.work_days and local.isoweekday() not in rep.work_days:
+        return True
+    if rep.work_start is not None and rep.work_end is not None:
+        now = local.time()
+        if rep.work_start <= rep.work_end:
+            return not (rep.work_start <= now < rep.work_end)
+        return not (now >= rep.work_start or now < rep.work_end)
+    return False
+
+
+def _next_in_turn(eligible: list[int], last_user_id: int | None) -> int:
+    """The first eligible rep after the last one chosen (by id), wrapping round: nobody is skipped
+    and nobody gets two turns in a row while others wait."""
+    if last_user_id is not None:
+        for user_id in eligible:
+            if user_id > last_user_id:
+                return user_id
+    return eligible[0]
+
+
+def _candidates(
+    routing: _Routing,
+    definition: RuleSetDefinition,
+    facts: LeadFacts,
+    roster: Roster,
+    state: State,
+    local: dt.datetime,
+    with_trace: bool = True,
+) -> tuple[list[dict[str, Any]], list[int], dict[int, int], dict[int, int]]:
+    pool_ids = roster.pool(routing.pool, facts)
+    open_leads, today = state.loads(pool_ids, facts.at) if pool_ids else ({}, {})
+    max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
+    max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
+    listed: list[dict[str, Any]] = []
+    eligible: list[int] = []
+    for user_id in pool_ids:
+        rep = roster.reps[user_id]
+        open_count, today_count = open_leads.get(user_id, 0), today.get(user_id, 0)
+        rep_open = rep.max_open_leads or max_open
+        rep_new = rep.max_new_per_day or max_new
+        reason, detail = KEPT, ""
+        if not rep.active:
+            reason = DROP_INACTIVE
+        elif roster.on_leave(user_id, facts.at):
+            reason = DROP_ON_LEAVE
+        elif definition.defaults.respect_working_hours and _off_hours(rep, local):
+            reason = DROP_OFF_HOURS
+        elif rep_open is not None and open_count >= rep_open:
+            reason, detail = DROP_OPEN_CAP, f"{open_count}/{rep_open}"
+        elif rep_new is not None and today_count >= rep_new:
+            reason, detail = DROP_DAILY_CAP, f"{today_count}/{rep_new}"
+        elif routing.strategy == Strategy.NEAREST_REGION and (
+            facts.region is None or rep.region != facts.region
+        ):
+            reason, detail = DROP_OTHER_REGION, f"{rep.region or '-'} ≠ {facts.region or '-'}"
+        elif routing.strategy == Strategy.SPECIALTY and (
+            not facts.industry or facts.industry not in rep.specialties
+        ):
+            reason, detail = DROP_NO_SPECIALTY, ",".join(sorted(rep.specialties)) or "-"
+        elif routing.strategy == Strategy.WEIGHTED and rep.username not in routing.weights:
+            reason = DROP_NO_WEIGHT
+        if reason == KEPT:
+            eligible.append(user_id)
+        if not with_trace:
+            continue
+        listed.append(
+            {
+                "user_id": user_id,
+                "kept": reason == KEPT,
+                "reason": reason,
+                "detail": detail,
+                "open_leads": open_count,
+                "new_today": today_count,
+            }
+        )
+    return listed, eligible, open_leads, today
+
+
+def _pick(
+    routing: _Routing,
+    eligible: list[int],
+    rotation: Rotation,
+    roster: Roster,
+    open_leads: dict[int, int],
+    today: dict[int, int],
+) -> tuple[int, dict[str, Any]]:
+    strategy = routing.strategy
+    last = rotation.last_user_id
+    if strategy == Strategy.WEIGHTED:
+
+        def share(user_id: int) -> tuple[float, tuple[bool, int]]:
+            weight = routing.weights[roster.reps[user_id].username]
+            given = rotation.counts.get(str(user_id), 0)
+            # Smallest (given + 1) / weight first; ties go round in id order after the last winner.
+            return ((given + 1) / weight, (user_id <= (last or -1), user_id))
+
+        winner = min(eligible, key=share)
+        weight = routing.weights[roster.reps[winner].username]
+        return winner, {
+            "code": "weighted",
+            "weight": weight,
+            "given_before": rotation.counts.get(str(winner), 0),
+            "total_weight": sum(routing.weights[roster.reps[u].username] for u in eligible),
+        }
+    if strategy == Strategy.LEAST_LOADED:
+        fewest = min(open_leads.get(u, 0) for u in eligible)
+        tied = [u for u in eligible if open_leads.get(u, 0) == fewest]
+        fewest_today = min(today.get(u, 0) for u in tied)
+        tied = [u for u in tied if today.get(u, 0) == fewest_today]
+        winner = _next_in_turn(tied, last)
+        return winner, {"code": "least_loaded", "open_leads": fewest, "tied": len(tied)}
+    winner = _next_in_turn(eligible, last)
+    previous = roster.reps.get(last) if last is not None else None
+    return winner, {
+        "code": "turn",
+        "previous_user_id": last,
+        "previous_name": previous.name if previous else None,
+        "eligible": len(eligible),
+    }
+
+
+def rotation_key(rule_id: str) -> str:
+    return f"rule:{rule_id}"
+
+
+def decide(
+    *,
+    facts: LeadFacts,
+    definition: RuleSetDefinition,
+    roster: Roster,
+    state: State,
+    tz: dt.tzinfo,
+    ruleset_ref: dict[str, Any],
+    with_trace: bool = True,
+) -> Decision:
+    """Evaluate the rules in priority order; the first that matches and has an eligible candidate
+    picks the winner by its strategy; otherwise the fallback; otherwise the lead waits in the pool.
+    Every rule is in the trace — matched, not matched, or not reached. `with_trace=False` (the
+    sandbox's replays, which only count outcomes) skips building the candidates' entries."""
+    local = _local(facts.at, tz)
+    trace_rules: list[dict[str, Any]] = []
+    winner_id: int | None = None
+    chosen: tuple[str, str, str] = ("", "", "pool")
+    why: dict[str, Any] | None = None
+    rules: list[tuple[str, str, int | None, _Routing, Conditions | None]] = [
+        (rule.id, rule.name, rule.priority, rule, rule.when) for rule in definition.ordered_rules()
+    ]
+    rules.append(("fallback", definition.fallback.name, None, definition.fallback, None))
+    for rule_id, name, priority, routing, when in rules:
+        entry: dict[str, Any] = {
+            "id": rule_id,
+            "name": name,
+            "priority": priority,
+            "strategy": routing.strategy.value,
+        }
+        trace_rules.append(entry)
+        if winner_id is not None:
+            entry.update(matched=None, outcome="not_reached", conditions=[], candidates=[])
+            continue
+        checks = _conditions(when, facts, local) if when is not None else []
+        entry["conditions"] = checks
+        entry["matched"] = all(check["ok"] for check in checks)
+        if not entry["matched"]:
+            entry.update(outcome="not_matched", candidates=[])
+            continue
+        key = rotation_key(rule_id)
+        rotation = state.rotation(key)
+        listed, eligible, open_leads, today = _candidates(
+            routing, definition, facts, roster, state, local, with_trace
+        )
+        entry["candidates"] = listed
+        if not eligible:
+            entry["outcome"] = "no_candidate"
+            continue
+        winner_id, why = _pick(routing, eligible, rotation, roster, open_leads, today)
+        state.record(key, rotation, winner_id, facts.at)
+        entry["outcome"] = "winner"
+        chosen = (rule_id, routing.strategy.value, "fallback" if when is None else "rule")
+        for candidate in listed:
+            if candidate["user_id"] == winner_id:
+                candidate["winner"] = True
+    winner = roster.reps[winner_id] if winner_id is not None else None
+    trace = {
+        "ruleset": ruleset_ref,
+        "lead": {
+            "source": facts.source,
+            "province": facts.province,
+            "region": facts.region,
+            "industry": facts.industry,
+            "city": facts.city,
+            "fields": facts.fields,
+            "at": local.isoformat(),
+        },
+        "rules": trace_rules,
+        "rule_id": chosen[0],
+        "strategy": chosen[1],
+        "method": chosen[2],
+        "winner": (
+            {"user_id": winner.id, "username": winner.username, "name": winner.name, "why": why}
+            if winner is not None
+            else None
+        ),
+    }
+    return Decision(winner_id=winner_id, rule_id=chosen[0], strategy=chosen[1], method=chosen[2], trace=trace)

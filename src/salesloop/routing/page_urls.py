@@ -1,0 +1,7 @@
+"""Rule sets, reports and assignment pages (being built)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,161 @@
+"""Reading the organisation for routing: the roster of reps, lead facts, and the database state
+(loads and rotations) a live decision works against."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count
+
+from salesloop.accounts.models import Region, Team, User
+from salesloop.core import clock
+from salesloop.core.roles import Role
+from salesloop.crm.models import Lead, LeadStatus
+from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
+from salesloop.routing.models import Assignment, Leave, RepProfile, RoundRobinState
+from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid
+
+ROUTABLE_ROLES = (Role.REP, Role.MANAGER)
+
+
+def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
+    """Every rep and manager (inactive ones too, so a trace can say why they were skipped), with
+    their routing profile, and the leaves overlapping [leaves_from, leaves_to]. Two queries."""
+    users = User.objects.filter(role__in=ROUTABLE_ROLES).select_related("region", "team", "rep_profile")
+    reps: dict[int, Rep] = {}
+    for user in users:
+        profile: RepProfile | None = getattr(user, "rep_profile", None)
+        reps[user.pk] = Rep(
+            id=user.pk,
+            username=user.username,
+            name=str(user),
+            region=user.region.code if user.region else None,
+            team=user.team.name if user.team else None,
+            active=user.is_active,
+            is_rep=user.role == Role.REP,
+            specialties=frozenset(profile.specialties) if profile else frozenset(),
+            max_open_leads=profile.max_open_leads if profile else None,
+            max_new_per_day=profile.max_new_per_day if profile else None,
+            work_days=frozenset(profile.work_days) if profile else frozenset(),
+            work_start=profile.work_start if profile else None,
+            work_end=profile.work_end if profile else None,
+        )
+    leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for user_id, starts_at, ends_at in Leave.objects.filter(
+        ends_at__gt=leaves_from, starts_at__lte=leaves_to
+    ).values_list("user_id", "starts_at", "ends_at"):
+        leaves.setdefault(user_id, []).append((starts_at, ends_at))
+    return Roster(reps=reps, leaves=leaves)
+
+
+def lead_facts(lead: Lead, *, at: dt.datetime) -> LeadFacts:
+    """What routing reads of a lead (select_related customer__province__region and region)."""
+    customer = lead.customer
+    province = customer.province
+    region = lead.region or (province.region if province else None)
+    return LeadFacts(
+        lead_id=lead.pk,
+        source=lead.source,
+        province=province.code if province else None,
+        region=region.code if region else None,
+        industry=customer.industry,
+        city=customer.city,
+        fields={str(k): str(v) for k, v in (lead.custom_fields or {}).items()},
+        at=at,
+    )
+
+
+def day_start(at: dt.datetime) -> dt.datetime:
+    """Midnight of `at`'s day in the organisation's time zone (caps count per local day)."""
+    local = at.astimezone(clock.org_tz())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class DatabaseState:
+    """Loads read from the database; rotations locked row by row (SELECT … FOR UPDATE on
+    PostgreSQL; SQLite's writer lock serialises the whole decision), so that simultaneous arrivals
+    take turns exactly as consecutive ones would."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, RoundRobinState] = {}
+
+    def rotation(self, key: str) -> Rotation:
+        row = RoundRobinState.objects.select_for_update().filter(key=key).first()
+        if row is None:
+            RoundRobinState.objects.bulk_create([RoundRobinState(key=key)], ignore_conflicts=True)
+            row = RoundRobinState.objects.select_for_update().get(key=key)
+        self._rows[key] = row
+        return Rotation(last_user_id=row.last_user_id, counts=dict(row.counts), turns=row.turns)
+
+    def loads(self, user_ids: list[int], at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
+        return open_lead_counts(user_ids), received_today_counts(user_ids, at)
+
+    def record(self, key: str, rotation: Rotation, user_id: int, at: dt.datetime) -> None:
+        counts = dict(rotation.counts)
+        counts[str(user_id)] = counts.get(str(user_id), 0) + 1
+        RoundRobinState.objects.filter(key=key).update(
+            last_user_id=user_id, counts=counts, turns=rotation.turns + 1, updated_at=clock.now()
+        )
+
+
+def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    """Open leads per user. The filter repeats lead_open_owner_idx's condition so both databases
+    count from the partial index."""
+    rows = (
+        Lead.objects.filter(status=LeadStatus.OPEN, owner_id__in=list(user_ids))
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+    )
+    return dict(rows)
+
+
+def received_today_counts(user_ids: Iterable[int], at: dt.datetime) -> dict[int, int]:
+    rows = (
+        Assignment.objects.filter(assignee_id__in=list(user_ids), created_at__gte=day_start(at))
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
+    return dict(rows)
+
+
+def references_check(definition: RuleSetDefinition) -> None:
+    """Every user, team and region a rule set names must exist; errors carry their path."""
+    usernames = {name for rule in [*definition.rules, definition.fallback] for name in rule.pool.users}
+    usernames |= {name for rule in [*definition.rules, definition.fallback] for name in rule.weights}
+    known_users = dict(User.objects.filter(username__in=usernames).values_list("username", "role"))
+    known_teams = set(Team.objects.values_list("name", flat=True))
+    known_regions = set(Region.objects.values_list("code", flat=True))
+    errors: list[tuple[str, str]] = []
+    parts: list[tuple[str, Any]] = [(f"rules[{i}]", rule) for i, rule in enumerate(definition.rules)]
+    parts.append(("fallback", definition.fallback))
+    for prefix, rule in parts:
+        for i, name in enumerate(rule.pool.users):
+            if name not in known_users:
+                errors.append((f"{prefix}.pool.users[{i}]", f"no user {name!r}"))
+            elif known_users[name] not in ROUTABLE_ROLES:
+                errors.append((f"{prefix}.pool.users[{i}]", f"{name!r} is not a rep or manager"))
+        for i, team in enumerate(rule.pool.teams):
+            if team not in known_teams:
+                errors.append((f"{prefix}.pool.teams[{i}]", f"no team {team!r}"))
+        for i, region in enumerate(rule.pool.regions):
+            if region not in known_regions:
+                errors.append(
+                    (
+                        f"{prefix}.pool.regions[{i}]",
+                        f"no region {region!r} (one of {', '.join(sorted(known_regions))})",
+                    )
+                )
+        for name in rule.weights:
+            if name not in known_users:
+                errors.append((f"{prefix}.weights.{name}", f"no user {name!r}"))
+        when = getattr(rule, "when", None)
+        if when is not None:
+            for i, region in enumerate(when.regions):
+                if region not in known_regions:
+                    errors.append((f"{prefix}.when.regions[{i}]", f"no region {region!r}"))
+    if errors:
+        raise RuleSetInvalid(errors)

@@ -1,0 +1,695 @@
+"""Routing writes (C8): rule-set versions (draft → simulated → published with notice → rolled back),
+routing a lead with its trace, and reassigning by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from salesloop.core import clock, explanations
+from salesloop.core.audit import audit_record, snapshot
+from salesloop.core.roles import Role, is_admin
+from salesloop.crm.models import Lead, LeadStatus
+from salesloop.notify.services import notification_send
+from salesloop.routing import engine
+from salesloop.routing.models import (
+    Assignment,
+    AssignmentMethod,
+    ReportKind,
+    ReportStatus,
+    RoutingPolicy,
+    RoutingReport,
+    RuleSet,
+    RuleSetStatus,
+)
+from salesloop.routing.roster import DatabaseState, lead_facts, references_check, roster_load
+from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid, parse
+
+RULESET_FIELDS = (
+    "version",
+    "name",
+    "definition",
+    "status",
+    "effective_at",
+    "published_at",
+    "published_by",
+    "publish_note",
+    "override_reason",
+    "report",
+    "rolled_back_at",
+    "rolled_back_by",
+    "rollback_reason",
+)
+POLICY_FIELDS = (
+    "notice_hours",
+    "region_match_margin",
+    "province_share_limit",
+    "replay_days",
+    "ab_share",
+)
+
+
+def invalid_as_validation_error(exc: RuleSetInvalid, field: str = "definition") -> ValidationError:
+    """A RuleSetInvalid as the API's 422: one entry per error, located by its path."""
+    return ValidationError(
+        {f"{field}.{path}" if path != "(document)" else field: msg for path, msg in exc.errors}
+    )
+
+
+def _require_router(actor: Any) -> None:
+    if not (is_admin(actor) or actor.role == Role.DIRECTOR):
+        raise PermissionDenied("only directors and administrators change routing rules")
+
+
+# ---- policy ---------------------------------------------------------------------------------
+
+
+def policy_get() -> RoutingPolicy:
+    policy = RoutingPolicy.objects.order_by("id").first()
+    if policy is None:
+        policy = RoutingPolicy.objects.create()
+    return policy
+
+
+@transaction.atomic
+def policy_update(*, actor: Any, committee: list[Any] | None = None, **changes: Any) -> RoutingPolicy:
+    """C8.3: the notice period, the sales committee and the sandbox's limits are configuration."""
+    if not is_admin(actor):
+        raise PermissionDenied("only administrators change the routing policy")
+    policy = policy_get()
+    before = {
+        **snapshot(policy, POLICY_FIELDS),
+        "committee": sorted(policy.committee.values_list("pk", flat=True)),
+    }
+    for key, value in changes.items():
+        if key not in POLICY_FIELDS:
+            raise ValidationError({key: "cannot be changed"})
+        if key in {"region_match_margin", "province_share_limit", "ab_share"}:
+            value = Decimal(str(value))
+            if not Decimal("0") <= value <= Decimal("1"):
+                raise ValidationError({key: "a share between 0 and 1"})
+        if key in {"notice_hours", "replay_days"} and (
+            not isinstance(value, int) or value < (0 if key == "notice_hours" else 1)
+        ):
+            raise ValidationError(
+                {
+                    key: "a whole number of "
+                    + ("hours (0 or more)" if key == "notice_hours" else "days (1 or more)")
+                }
+            )
+        setattr(policy, key, value)
+    policy.save()
+    if committee is not None:
+        policy.committee.set(committee)
+    after = {
+        **snapshot(policy, POLICY_FIELDS),
+        "committee": sorted(policy.committee.values_list("pk", flat=True)),
+    }
+    audit_record(actor=actor, action="routing.policy.update", target=policy, before=before, after=after)
+    return policy
+
+
+# ---- versions -------------------------------------------------------------------------------
+
+
+def definition_check(document: Any) -> RuleSetDefinition:
+    """Parse and check references; a ValidationError names the path of each problem."""
+    try:
+        definition = parse(document)
+        references_check(definition)
+    except RuleSetInvalid as exc:
+        raise invalid_as_validation_error(exc) from exc
+    return definition
+
+
+@transaction.atomic
+def ruleset_create(*, actor: Any, definition: Any, based_on: RuleSet | None = None) -> RuleSet:
+    """A new draft version. Drafts are free to edit; what goes live is frozen at publication."""
+    _require_router(actor)
+    parsed = definition_check(definition)
+    for _attempt in range(5):
+        version = (RuleSet.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+        try:
+            with transaction.atomic():
+                ruleset = RuleSet.objects.create(
+                    version=version,
+                    name=parsed.name,
+                    definition=parsed.model_dump(mode="json", by_alias=True, exclude_defaults=False),
+                    based_on=based_on,
+                    created_by=actor,
+                )
+            break
+        except IntegrityError:  # another draft took the number a moment ago
+            continue
+    else:
+        raise ValidationError({"version": "could not number the new version; try again"})
+    audit_record(
+        actor=actor, action="routing.ruleset.create", target=ruleset, after=snapshot(ruleset, RULESET_FIELDS)
+    )
+    return ruleset
+
+
+@transaction.atomic
+def ruleset_update(*, actor: Any, ruleset: RuleSet, definition: Any) -> RuleSet:
+    _require_router(actor)
+    ruleset = RuleSet.objects.select_for_update().get(pk=ruleset.pk)
+    if ruleset.status != RuleSetStatus.DRAFT:
+        raise ValidationError(
+            {"status": f"only a draft is edited; v{ruleset.version} is {ruleset.status} — copy it"}
+        )
+    parsed = definition_check(definition)
+    before = snapshot(ruleset, RULESET_FIELDS)
+    ruleset.definition = parsed.model_dump(mode="json", by_alias=True)
+    ruleset.name = parsed.name
+    ruleset.save(update_fields=["definition", "name"])
+    audit_record(
+        actor=actor,
+        action="routing.ruleset.update",
+        target=ruleset,
+        before=before,
+        after=snapshot(ruleset, RULESET_FIELDS),
+    )
+    return ruleset
+
+
+def ruleset_in_force(at: dt.datetime | None = None) -> RuleSet | None:
+    """The published version with the latest effective time not after `at` (rolled-back and
+    cancelled versions never count)."""
+    at = at or clock.now()
+    return (
+        RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED, effective_at__lte=at)
+        .order_by("-effective_at", "-version")
+        .first()
+    )
+
+
+def latest_replay(ruleset: RuleSet) -> RoutingReport | None:
+    return (
+        RoutingReport.objects.filter(ruleset=ruleset, kind=ReportKind.REPLAY, status=ReportStatus.DONE)
+        .order_by("-id")
+        .first()
+    )
+
+
+@transaction.atomic
+def ruleset_publish(
+    *,
+    actor: Any,
+    ruleset: RuleSet,
+    effective_at: dt.datetime | None = None,
+    note: str = "",
+    override_reason: str = "",
+) -> RuleSet:
+    """C8.3: a simulated draft goes live no sooner than the notice period from now; the committee is
+    told, with the simulation report. A version the sandbox found worse on region match than the
+    policy's margin allows is published only with a written override."""
+    _require_router(actor)
+    ruleset = RuleSet.objects.select_for_update().get(pk=ruleset.pk)
+    if ruleset.status != RuleSetStatus.DRAFT:
+        raise ValidationError(
+            {"status": f"v{ruleset.version} is {ruleset.status}; only a draft is published"}
+        )
+    policy = policy_get()
+    now = clock.now()
+    earliest = now + dt.timedelta(hours=policy.notice_hours)
+    effective_at = effective_at or earliest
+    if effective_at < earliest - dt.timedelta(seconds=1):
+        raise ValidationError(
+            {
+                "effective_at": f"at least {policy.notice_hours} h of notice: no earlier than "
+                f"{earliest.astimezone(clock.org_tz()):%Y-%m-%d %H:%M}"
+            }
+        )
+    report = latest_replay(ruleset)
+    if report is None:
+        raise ValidationError(
+            {"report": "simulate the version first (POST …/simulate); the committee gets the report"}
+        )
+    if report.worse and not override_reason.strip():
+        raise ValidationError(
+            {
+                "override_reason": "the simulation found region matching worse by "
+                f"{(report.region_match_drop or 0) * 100:.1f} points "
+                f"(allowed {float(policy.region_match_margin) * 100:.1f}); "
+                "publishing needs a written override"
+            }
+        )
+    before = snapshot(ruleset, RULESET_FIELDS)
+    ruleset.status = RuleSetStatus.PUBLISHED
+    ruleset.effective_at = effective_at
+    ruleset.published_at = now
+    ruleset.published_by = actor
+    ruleset.publish_note = note.strip()
+    ruleset.override_reason = override_reason.strip()
+    ruleset.report = report
+    ruleset.save()
+    audit_record(
+        actor=actor,
+        action="routing.ruleset.publish",
+        target=ruleset,
+        before=before,
+        after=snapshot(ruleset, RULESET_FIELDS),
+        reason=override_reason.strip() or note.strip(),
+    )
+    when = effective_at.astimezone(clock.org_tz())
+    findings = "；".join(
+        str(f.get("text", f)) if isinstance(f, dict) else str(f) for f in report.findings[:5]
+    )
+    for member in policy.committee.filter(is_active=True):
+        notification_send(
+            user=member,
+            kind="routing.publish",
+            title=f"线索分配规则 v{ruleset.version}「{ruleset.name}」将于 {when:%Y-%m-%d %H:%M} 生效",
+            body=(f"模拟报告：{findings}" if findings else "模拟报告未发现变差的指标。")
+            + (f" 发布人的超越理由：{ruleset.override_reason}" if ruleset.override_reason else ""),
+            link=f"/routing/reports/{report.pk}/",
+        )
+    return ruleset
+
+
+@transaction.atomic
+def ruleset_cancel(*, actor: Any, ruleset: RuleSet, reason: str) -> RuleSet:
+    """Withdraw a published version before it takes effect."""
+    _require_router(actor)
+    ruleset = RuleSet.objects.select_for_update().get(pk=ruleset.pk)
+    if ruleset.status != RuleSetStatus.PUBLISHED or (
+        ruleset.effective_at and ruleset.effective_at <= clock.now()
+    ):
+        raise ValidationError(
+            {"status": "only a version that has not taken effect yet is cancelled; roll back instead"}
+        )
+    if not reason.strip():
+        raise ValidationError({"reason": "say why the version is withdrawn"})
+    before = snapshot(ruleset, RULESET_FIELDS)
+    ruleset.status = RuleSetStatus.CANCELLED
+    ruleset.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        action="routing.ruleset.cancel",
+        target=ruleset,
+        before=before,
+        after=snapshot(ruleset, RULESET_FIELDS),
+        reason=reason.strip(),
+    )
+    return ruleset
+
+
+@transaction.atomic
+def ruleset_rollback(*, actor: Any, reason: str) -> RuleSet:
+    """C8.3: an admin takes the version in force out at once, with a written reason; the version
+    before it is in force again from this moment. Returns the version that was rolled back."""
+    if not is_admin(actor):
+        raise PermissionDenied("only administrators roll back routing rules")
+    if not reason.strip():
+        raise ValidationError({"reason": "say why the version is rolled back"})
+    current = ruleset_in_force()
+    if current is None:
+        raise ValidationError({"ruleset": "no version is in force"})
+    current = RuleSet.objects.select_for_update().get(pk=current.pk)
+    previous = (
+        RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED, effective_at__lte=current.effective_at)
+        .exclude(pk=current.pk)
+        .order_by("-effective_at", "-version")
+        .first()
+    )
+    if previous is None:
+        raise ValidationError(
+            {"ruleset": f"v{current.version} is the first version; there is nothing to roll back to"}
+        )
+    before = snapshot(current, RULESET_FIELDS)
+    current.status = RuleSetStatus.ROLLED_BACK
+    current.rolled_back_at = clock.now()
+    current.rolled_back_by = actor
+    current.rollback_reason = reason.strip()
+    current.save()
+    audit_record(
+        actor=actor,
+        action="routing.ruleset.rollback",
+        target=current,
+        before=before,
+        after={**snapshot(current, RULESET_FIELDS), "in_force_again": previous.version},
+        reason=reason.strip(),
+    )
+    for member in policy_get().committee.filter(is_active=True):
+        notification_send(
+            user=member,
+            kind="routing.rollback",
+            title=f"线索分配规则 v{current.version} 已回滚，v{previous.version} 重新生效",
+            body=f"原因：{reason.strip()}",
+            link="/routing/",
+        )
+    return current
+
+
+# ---- routing a lead -------------------------------------------------------------------------
+
+_PARSED: dict[str, RuleSetDefinition] = {}
+
+
+def definition_of(ruleset: RuleSet) -> RuleSetDefinition:
+    """The parsed definition, cached per process by the document's own text: the same document
+    always parses the same way, so the cache cannot serve a stale version (ids can be reused
+    after a rollback of a transaction; the text cannot lie)."""
+    import json
+
+    key = json.dumps(ruleset.definition, sort_keys=True, ensure_ascii=False)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        if len(_PARSED) > 64:
+            _PARSED.clear()
+        parsed = _PARSED[key] = parse(ruleset.definition)
+    return parsed
+
+
+def ab_test_running(at: dt.datetime) -> RoutingReport | None:
+    return (
+        RoutingReport.objects.filter(
+            kind=ReportKind.AB,
+            status=ReportStatus.RUNNING,
+            window_start__lte=at,
+            window_end__gt=at,
+            stopped_at__isnull=True,
+        )
+        .select_related("ruleset")
+        .order_by("-id")
+        .first()
+    )
+
+
+def ab_arm(lead_id: int, share: Decimal) -> str:
+    """C8.4(b): a stable split — the same lead always falls in the same arm, and about `share` of
+    leads fall in the candidate's."""
+    digest = hashlib.blake2b(str(lead_id).encode(), digest_size=4).digest()
+    return "candidate" if int.from_bytes(digest, "big") % 10_000 < int(share * 10_000) else "current"
+
+
+def ruleset_for_lead(lead_id: int, at: dt.datetime) -> tuple[RuleSet | None, str]:
+    current = ruleset_in_force(at)
+    test = ab_test_running(at)
+    if test is not None and ab_arm(lead_id, test.share or Decimal("0.1")) == "candidate":
+        return test.ruleset, "candidate"
+    return current, "current" if test is not None else ""
+
+
+def _ruleset_ref(ruleset: RuleSet, arm: str) -> dict[str, Any]:
+    return {"id": ruleset.pk, "version": ruleset.version, "name": ruleset.name, "arm": arm}
+
+
+@transaction.atomic
+def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
+    """C8.1/C8.2: decide who gets a new lead under the rule set in force (or the A/B candidate's),
+    store the decision with its whole trace, and tell the winner. A lead already owned (a rep who
+    recorded it themselves) gets a trace saying so; a closed, merged or already-routed lead is
+    left alone. Without any published rule set the lead waits in the pool, as before routing."""
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("customer__province__region", "region", "owner")
+        .get(pk=lead.pk)
+    )
+    if lead.status != LeadStatus.OPEN or lead.merged_into_id is not None:
+        return None
+    if Assignment.objects.filter(lead_id=lead.pk).exists():
+        return None  # routed once: only a person changes it now (lead_reassign)
+    now = clock.now()
+    if lead.owner_id is not None:
+        return _assignment_store(
+            lead=lead,
+            assignee=lead.owner,
+            previous=None,
+            method=AssignmentMethod.MANUAL,
+            actor=actor or lead.owner,
+            reason="recorded by its owner",
+            at=now,
+        )
+    ruleset, arm = ruleset_for_lead(lead.pk, now)
+    if ruleset is None:
+        return None
+    definition = definition_of(ruleset)
+    roster = roster_load(leaves_from=now, leaves_to=now)
+    decision = engine.decide(
+        facts=lead_facts(lead, at=now),
+        definition=definition,
+        roster=roster,
+        state=DatabaseState(),
+        tz=clock.org_tz(),
+        ruleset_ref=_ruleset_ref(ruleset, arm),
+    )
+    assignment = Assignment.objects.create(
+        lead_id=lead.pk,
+        assignee_id=decision.winner_id,
+        method=decision.method,
+        ruleset=ruleset,
+        rule_id=decision.rule_id,
+        strategy=decision.strategy,
+        arm=arm,
+        actor=actor if getattr(actor, "pk", None) else None,
+        explanation=explanations.build("assignment", **decision.trace),
+        created_at=now,
+    )
+    if decision.winner_id is not None:
+        Lead.objects.filter(pk=lead.pk).update(owner_id=decision.winner_id, assigned_at=now, updated_at=now)
+        _notify_winner(decision, lead)
+    return assignment
+
+
+def _winning_index(decision: engine.Decision) -> int:
+    return next(i for i, rule in enumerate(decision.trace["rules"]) if rule["outcome"] == "winner")
+
+
+def _notify_winner(decision: engine.Decision, lead: Lead) -> None:
+    from salesloop.accounts.models import User
+
+    rule = decision.trace["rules"][_winning_index(decision)]
+    notification_send(
+        user=User(pk=decision.winner_id),
+        kind="lead.assigned",
+        title=f"新线索：{lead.title}",
+        body=f"按规则「{rule['name']}」分配给你，点开线索可看“为什么分给我”。",
+        link=f"/leads/{lead.pk}/",
+    )
+
+
+def _assignment_store(
+    *, lead: Lead, assignee: Any, previous: Any, method: str, actor: Any, reason: str, at: dt.datetime
+) -> Assignment:
+    trace = {
+        "ruleset": None,
+        "lead": {
+            "source": lead.source,
+            "province": lead.customer.province_id,
+            "region": lead.region.code if lead.region else None,
+            "industry": lead.customer.industry,
+            "city": lead.customer.city,
+            "fields": lead.custom_fields or {},
+            "at": at.astimezone(clock.org_tz()).isoformat(),
+        },
+        "rules": [],
+        "rule_id": "",
+        "strategy": "",
+        "method": "manual",
+        "winner": (
+            {
+                "user_id": assignee.pk,
+                "username": assignee.username,
+                "name": str(assignee),
+                "why": {"code": "manual"},
+            }
+            if assignee is not None
+            else None
+        ),
+        "actor": {"user_id": actor.pk, "name": str(actor)} if getattr(actor, "pk", None) else None,
+        "reason": reason,
+    }
+    return Assignment.objects.create(
+        lead_id=lead.pk,
+        assignee=assignee,
+        previous_owner=previous,
+        method=method,
+        actor=actor if getattr(actor, "pk", None) else None,
+        reason=reason,
+        explanation=explanations.build("assignment", **trace),
+        created_at=at,
+    )
+
+
+@transaction.atomic
+def lead_reassign(*, actor: Any, lead: Lead, owner: Any, reason: str) -> Assignment:
+    """C8.2: a hand-made assignment is traced like any other — who did it and why. A manager hands
+    out within their region; directors and admins anywhere; reps never. `owner=None` returns the
+    lead to its region's pool."""
+    from salesloop.crm.services import _check_owner
+
+    if actor.role == Role.REP or (actor.role == Role.PRODUCT_MANAGER and not actor.is_superuser):
+        raise PermissionDenied("only managers, directors and administrators reassign leads")
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "say why the lead changes hands"})
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("customer__province", "region", "owner")
+        .get(pk=lead.pk)
+    )
+    _check_owner(owner)
+    if actor.role == Role.MANAGER and not actor.is_superuser:
+        if lead.region_id != actor.region_id and (
+            lead.owner is None or lead.owner.region_id != actor.region_id
+        ):
+            raise PermissionDenied("a manager reassigns the leads of their own region")
+        if owner is not None and owner.region_id != actor.region_id:
+            raise ValidationError({"owner_id": "a manager hands leads to people of their own region"})
+    if owner is not None and owner.pk == lead.owner_id:
+        raise ValidationError({"owner_id": f"the lead is already {owner}'s"})
+    now = clock.now()
+    previous = lead.owner
+    assignment = _assignment_store(
+        lead=lead,
+        assignee=owner,
+        previous=previous,
+        method=AssignmentMethod.MANUAL,
+        actor=actor,
+        reason=reason.strip(),
+        at=now,
+    )
+    Lead.objects.filter(pk=lead.pk).update(
+        owner=owner, assigned_at=now if owner is not None else None, updated_at=now
+    )
+    audit_record(
+        actor=actor,
+        action="lead.reassign",
+        target=lead,
+        before={"owner": previous.pk if previous else None},
+        after={"owner": owner.pk if owner else None, "assignment": assignment.pk},
+        reason=reason.strip(),
+    )
+    if owner is not None:
+        notification_send(
+            user=owner,
+            kind="lead.assigned",
+            title=f"线索转给你：{lead.title}",
+            body=f"{actor} 把线索转给你：{reason.strip()}",
+            link=f"/leads/{lead.pk}/",
+        )
+    return assignment
+
+
+# ---- routing many leads at once (imports) -----------------------------------------------------
+
+
+@transaction.atomic
+def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
+    """Route a batch of new, unowned leads (an import chunk) with the same engine and the same
+    trace as one at a time, in a fixed number of queries: the rotations of every rule are locked
+    once, loads read once, decisions made in memory, then assignments inserted and owners set in
+    bulk. Returns how many leads got an owner."""
+    from salesloop.accounts.models import User
+    from salesloop.routing.roster import open_lead_counts, received_today_counts
+    from salesloop.routing.state import MemoryState
+
+    if not lead_ids:
+        return 0
+    now = clock.now()
+    current = ruleset_in_force(now)
+    test = ab_test_running(now)
+    if current is None and test is None:
+        return 0
+    roster = roster_load(leaves_from=now, leaves_to=now)
+    sets: dict[str, tuple[RuleSet, RuleSetDefinition]] = {}
+    if current is not None:
+        sets["current"] = (current, definition_of(current))
+    if test is not None:
+        sets["candidate"] = (test.ruleset, definition_of(test.ruleset))
+    keys = sorted(
+        {engine.rotation_key(rule.id) for _, d in sets.values() for rule in d.rules}
+        | {engine.rotation_key("fallback")}
+    )
+    from salesloop.routing.models import RoundRobinState
+
+    RoundRobinState.objects.bulk_create([RoundRobinState(key=key) for key in keys], ignore_conflicts=True)
+    rows = {
+        row.key: row
+        for row in RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
+    }
+    state = MemoryState(
+        open_leads=open_lead_counts(roster.reps),
+        received={
+            (u, now.astimezone(clock.org_tz()).date()): n
+            for u, n in received_today_counts(roster.reps, now).items()
+        },
+        rotations={
+            key: engine.Rotation(last_user_id=row.last_user_id, counts=dict(row.counts), turns=row.turns)
+            for key, row in rows.items()
+        },
+    )
+    leads = (
+        Lead.objects.filter(
+            pk__in=lead_ids, owner__isnull=True, status=LeadStatus.OPEN, merged_into__isnull=True
+        )
+        .select_related("customer__province__region", "region")
+        .order_by("id")
+    )
+    routed = set(Assignment.objects.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
+    assignments: list[Assignment] = []
+    winners: dict[int, list[int]] = {}
+    tz = clock.org_tz()
+    for lead in leads:
+        if lead.pk in routed:
+            continue
+        if test is not None and ab_arm(lead.pk, test.share or Decimal("0.1")) == "candidate":
+            arm = "candidate"
+        elif current is not None:
+            arm = "current" if test is not None else ""
+        else:
+            continue  # no version in force and this lead is outside the test's share: the pool
+        ruleset, definition = sets[arm or "current"]
+        decision = engine.decide(
+            facts=lead_facts(lead, at=now),
+            definition=definition,
+            roster=roster,
+            state=state,
+            tz=tz,
+            ruleset_ref=_ruleset_ref(ruleset, arm),
+        )
+        assignments.append(
+            Assignment(
+                lead_id=lead.pk,
+                assignee_id=decision.winner_id,
+                method=decision.method,
+                ruleset=ruleset,
+                rule_id=decision.rule_id,
+                strategy=decision.strategy,
+                arm=arm,
+                actor=actor if getattr(actor, "pk", None) else None,
+                explanation=explanations.stamp("assignment", decision.trace),
+                created_at=now,
+            )
+        )
+        if decision.winner_id is not None:
+            winners.setdefault(decision.winner_id, []).append(lead.pk)
+    Assignment.objects.bulk_create(assignments, batch_size=2000)
+    for winner_id, ids in winners.items():
+        Lead.objects.filter(pk__in=ids).update(owner_id=winner_id, assigned_at=now, updated_at=now)
+    for key, row in rows.items():
+        rotation = state.rotations[key]
+        row.last_user_id, row.counts, row.turns, row.updated_at = (
+            rotation.last_user_id,
+            rotation.counts,
+            rotation.turns,
+            now,
+        )
+    RoundRobinState.objects.bulk_update(
+        list(rows.values()), ["last_user_id", "counts", "turns", "updated_at"]
+    )
+    for winner_id, ids in winners.items():
+        notification_send(
+            user=User(pk=winner_id),
+            kind="lead.assigned",
+            title=f"{len(ids)} 条新线索分配给你",
+            body="来自批量导入；每条线索都可看“为什么分给我”。",
+            link="/leads/?owner=" + str(winner_id),
+        )
+    return sum(len(ids) for ids in winners.values())
