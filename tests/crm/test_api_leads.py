@@ -270,10 +270,21 @@ class TestLeadUpdate:
         assert (
             api_as(org.alice).patch(f"/api/v1/leads/{lead.pk}", {"owner_id": org.bob.pk}).status_code == 403
         )
-        response = api_as(org.carol).patch(f"/api/v1/leads/{lead.pk}", {"owner_id": org.bob.pk})
+        refused = api_as(org.carol).patch(f"/api/v1/leads/{lead.pk}", {"owner_id": org.bob.pk})
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"][-1] == "assignment_reason"
+        response = api_as(org.carol).patch(
+            f"/api/v1/leads/{lead.pk}", {"owner_id": org.bob.pk, "assignment_reason": "Alice 休产假"}
+        )
         assert response.json()["owner"]["username"] == "bob"
+        trace = api_as(org.carol).get(f"/api/v1/leads/{lead.pk}/assignment").json()["current"]
+        assert trace["method"] == "manual" and trace["reason"] == "Alice 休产假"
+        assert trace["actor"]["id"] == org.carol.pk and trace["previous_owner_id"] == org.alice.pk
         assert (
-            api_as(org.carol).patch(f"/api/v1/leads/{lead.pk}", {"owner_id": org.erin.pk}).status_code == 422
+            api_as(org.carol)
+            .patch(f"/api/v1/leads/{lead.pk}", {"owner_id": org.erin.pk, "assignment_reason": "x"})
+            .status_code
+            == 422
         )
 
     def test_product_manager_sees_but_cannot_change(self, org, api_as):

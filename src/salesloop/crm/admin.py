@@ -178,5 +178,15 @@ class LeadAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Lead, form: ModelForm, change: bool) -> None:
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in LEAD_EDITABLE}
+        if "owner" in changes:
+            # A change of hands is an assignment (C8.2): traced with the person who made it.
+            from salesloop.routing.services import lead_reassign
+
+            lead_reassign(
+                actor=request.user,
+                lead=Lead.objects.get(pk=obj.pk),
+                owner=changes.pop("owner"),
+                reason="changed in the administration",
+            )
         if changes:
             services.lead_update(actor=request.user, lead=Lead.objects.get(pk=obj.pk), **changes)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Query, Router, Schema, Status
 
@@ -17,6 +18,10 @@ from salesloop.core.roles import mask_identifier, mask_phone
 from salesloop.core.schemas import RecordId, Text
 from salesloop.crm import selectors, services
 from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead, LeadStatus
+
+# The API layer is an entry point: it may call any app's services. Changes of hands go through
+# routing so that each is a traced assignment (C8.2).
+from salesloop.routing.services import lead_reassign, lead_route
 
 leads_router = Router()
 customers_router = Router()
@@ -242,7 +247,12 @@ class LeadPatch(Schema):
     title: Text(200) | None = None  # type: ignore[valid-type]
     campaign: Text(120) | None = None  # type: ignore[valid-type]
     contact_id: RecordId | None = None
-    owner_id: RecordId | None = None
+    owner_id: RecordId | None = Field(
+        default=None, description="reassign (managers, directors, admins): needs assignment_reason"
+    )
+    assignment_reason: Text(2000) | None = Field(  # type: ignore[valid-type]
+        default=None, description="why the lead changes hands; kept with the assignment's trace"
+    )
     expected_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
 
@@ -319,7 +329,16 @@ def lead_detail(request: HttpRequest, lead_id: RecordId) -> LeadOut:
 @leads_router.post("", response={201: LeadOut}, summary="Record a new lead")
 def lead_create(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
     user = request.auth  # type: ignore[attr-defined]
-    lead = services.lead_open(
+    with transaction.atomic():
+        lead = _lead_open(user, payload)
+        # C8: a lead recorded by hand is routed like any other (or, given an owner, traced as such).
+        lead_route(lead=lead, actor=user)
+    lead = selectors.lead_get(user=user, lead_id=lead.pk)
+    return Status(201, lead_out(lead, contact_card_out(user, lead.contact, lead) if lead.contact else None))
+
+
+def _lead_open(user: Any, payload: LeadIn) -> Any:
+    return services.lead_open(
         actor=user,
         customer=_visible_customer(user, payload.customer_id) if payload.customer_id else None,
         customer_data=(
@@ -340,8 +359,6 @@ def lead_create(request: HttpRequest, payload: LeadIn) -> Status[LeadOut]:
         campaign=payload.campaign,
         expected_amount=payload.expected_amount,
     )
-    lead = selectors.lead_get(user=user, lead_id=lead.pk)
-    return Status(201, lead_out(lead, contact_card_out(user, lead.contact, lead) if lead.contact else None))
 
 
 @leads_router.patch("/{lead_id}", response=LeadOut, summary="Change a lead's own fields")
@@ -352,13 +369,27 @@ def lead_update(request: HttpRequest, lead_id: RecordId, payload: LeadPatch) -> 
     if "contact_id" in changes:
         contact_id = changes.pop("contact_id")
         changes["contact"] = _visible_contact(user, contact_id) if contact_id else None
-    if "owner_id" in changes:
+    reason = changes.pop("assignment_reason", None) or ""
+    reassign = "owner_id" in changes
+    owner = None
+    if reassign:
         owner_id = changes.pop("owner_id")
-        changes["owner"] = _owner(user, owner_id) if owner_id else None
+        owner = _owner(user, owner_id) if owner_id else None
     for required in ("title", "expected_amount"):
         if required in changes and changes[required] is None:
             raise ValidationError({required: "cannot be null"})
-    services.lead_update(actor=user, lead=lead, **changes)
+    with transaction.atomic():
+        if changes:
+            services.lead_update(actor=user, lead=lead, **changes)
+        if reassign and (owner.pk if owner else None) != lead.owner_id:
+            # A change of hands is an assignment (C8.2), traced with the person and the reason.
+            try:
+                lead_reassign(actor=user, lead=lead, owner=owner, reason=reason)
+            except ValidationError as exc:
+                errors = exc.message_dict
+                if "reason" in errors:  # this endpoint calls the reason assignment_reason
+                    errors["assignment_reason"] = errors.pop("reason")
+                raise ValidationError(errors) from exc
     lead = selectors.lead_get(user=user, lead_id=lead_id)
     return lead_out(lead, contact_card_out(user, lead.contact, lead) if lead.contact else None)
 
