@@ -9,6 +9,7 @@ rules would have done. The trace it returns is the `assignment` explanation's bo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +68,7 @@ class Roster:
     by_region: dict[str, list[int]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._pools: dict[tuple[int, str | None], list[int]] = {}
         self.by_username = {rep.username: rep.id for rep in self.reps.values()}
         self.by_team, self.by_region = {}, {}
         for rep in sorted(self.reps.values(), key=lambda r: r.id):
@@ -80,7 +82,20 @@ class Roster:
     def on_leave(self, user_id: int, at: dt.datetime) -> bool:
         return any(start <= at < end for start, end in self.leaves.get(user_id, ()))
 
+    def away(self, at: dt.datetime) -> frozenset[int]:
+        """Everyone on leave at `at` (leaves are few: one pass per decision, not one per candidate)."""
+        return frozenset(u for u, spans in self.leaves.items() if any(s <= at < e for s, e in spans))
+
     def pool(self, pool: Pool, facts: LeadFacts) -> list[int]:
+        """The pool's members in id order; memoised per pool and lead region (a roster is a
+        snapshot: it never changes under a decision)."""
+        key = (id(pool), facts.region if pool.lead_region else None)
+        cached = self._pools.get(key)
+        if cached is None:
+            cached = self._pools[key] = self._pool(pool, facts)
+        return cached
+
+    def _pool(self, pool: Pool, facts: LeadFacts) -> list[int]:
         ids: set[int] = set()
         for team in pool.teams:
             ids.update(self.by_team.get(team, ()))
@@ -127,32 +142,38 @@ def _local(at: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return at.astimezone(tz)
 
 
-def _conditions(when: Conditions, facts: LeadFacts, local: dt.datetime) -> list[dict[str, Any]]:
-    """Each condition with what it expected, what the lead had, and whether it held."""
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, expected: Any, actual: Any, ok: bool) -> None:
-        checks.append({"field": name, "expected": expected, "actual": actual, "ok": ok})
-
+def _checks(when: Conditions, facts: LeadFacts, local: dt.datetime) -> Iterator[tuple[str, Any, Any, bool]]:
+    """Each condition as (field, expected, actual, held), lazily: an unmatched rule stops at the
+    first condition that fails, which is also the one its trace shows."""
     if when.sources:
-        check("source", when.sources, facts.source, facts.source in when.sources)
+        yield "source", when.sources, facts.source, facts.source in when.sources
     if when.provinces:
-        check("province", when.provinces, facts.province, facts.province in when.provinces)
+        yield "province", when.provinces, facts.province, facts.province in when.provinces
     if when.regions:
-        check("region", when.regions, facts.region, facts.region in when.regions)
+        yield "region", when.regions, facts.region, facts.region in when.regions
     if when.industries:
-        check("industry", when.industries, facts.industry, facts.industry in when.industries)
+        yield "industry", when.industries, facts.industry, facts.industry in when.industries
     if when.cities:
-        check("city", when.cities, facts.city, any(facts.city.startswith(c) for c in when.cities if c))
+        yield "city", when.cities, facts.city, any(facts.city.startswith(c) for c in when.cities if c)
     for name, values in when.fields.items():
         actual = facts.fields.get(name)
-        check(f"fields.{name}", values, actual, actual is not None and str(actual) in values)
+        yield f"fields.{name}", values, actual, actual is not None and str(actual) in values
     if when.weekdays:
-        check("weekday", when.weekdays, local.isoweekday(), local.isoweekday() in when.weekdays)
+        yield "weekday", when.weekdays, local.isoweekday(), local.isoweekday() in when.weekdays
     if when.hours is not None:
         expected = f"{when.hours.start:%H:%M}-{when.hours.end:%H:%M}"
-        check("time", expected, f"{local:%H:%M}", when.hours.contains(local.time()))
-    return checks
+        yield "time", expected, f"{local:%H:%M}", when.hours.contains(local.time())
+
+
+def _conditions(when: Conditions, facts: LeadFacts, local: dt.datetime) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether the rule's conditions hold, and the checks its trace shows: every check of a rule
+    that matched; the first failing one of a rule that did not."""
+    shown: list[dict[str, Any]] = []
+    for name, expected, actual, ok in _checks(when, facts, local):
+        shown.append({"field": name, "expected": expected, "actual": actual, "ok": ok})
+        if not ok:
+            return False, shown[-1:]
+    return True, shown
 
 
 def _off_hours(rep: Rep, local: dt.datetime) -> bool:
@@ -184,38 +205,38 @@ def _candidates(
     state: State,
     local: dt.datetime,
     with_trace: bool = True,
+    away: frozenset[int] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[int], dict[int, int], dict[int, int]]:
     pool_ids = roster.pool(routing.pool, facts)
     open_leads, today = state.loads(pool_ids, facts.at) if pool_ids else ({}, {})
     max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
     max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
+    hours_matter = definition.defaults.respect_working_hours
+    strategy = routing.strategy.value
     listed: list[dict[str, Any]] = []
     eligible: list[int] = []
+    reps = roster.reps
     for user_id in pool_ids:
-        rep = roster.reps[user_id]
+        rep = reps[user_id]
         open_count, today_count = open_leads.get(user_id, 0), today.get(user_id, 0)
         rep_open = rep.max_open_leads or max_open
         rep_new = rep.max_new_per_day or max_new
         reason, detail = KEPT, ""
         if not rep.active:
             reason = DROP_INACTIVE
-        elif roster.on_leave(user_id, facts.at):
+        elif user_id in away:
             reason = DROP_ON_LEAVE
-        elif definition.defaults.respect_working_hours and _off_hours(rep, local):
+        elif hours_matter and (rep.work_days or rep.work_start is not None) and _off_hours(rep, local):
             reason = DROP_OFF_HOURS
         elif rep_open is not None and open_count >= rep_open:
             reason, detail = DROP_OPEN_CAP, f"{open_count}/{rep_open}"
         elif rep_new is not None and today_count >= rep_new:
             reason, detail = DROP_DAILY_CAP, f"{today_count}/{rep_new}"
-        elif routing.strategy == Strategy.NEAREST_REGION and (
-            facts.region is None or rep.region != facts.region
-        ):
+        elif strategy == "nearest_region" and (facts.region is None or rep.region != facts.region):
             reason, detail = DROP_OTHER_REGION, f"{rep.region or '-'} ≠ {facts.region or '-'}"
-        elif routing.strategy == Strategy.SPECIALTY and (
-            not facts.industry or facts.industry not in rep.specialties
-        ):
+        elif strategy == "specialty" and (not facts.industry or facts.industry not in rep.specialties):
             reason, detail = DROP_NO_SPECIALTY, ",".join(sorted(rep.specialties)) or "-"
-        elif routing.strategy == Strategy.WEIGHTED and rep.username not in routing.weights:
+        elif strategy == "weighted" and rep.username not in routing.weights:
             reason = DROP_NO_WEIGHT
         if reason == KEPT:
             eligible.append(user_id)
@@ -277,6 +298,36 @@ def _pick(
     }
 
 
+_Step = tuple[str, str, int | None, _Routing, Conditions | None, str]
+_ORDERED: dict[int, tuple[RuleSetDefinition, list[_Step]]] = {}
+
+
+def _ordered(definition: RuleSetDefinition) -> list[_Step]:
+    """The rules in priority order, then the fallback — worked out once per definition (kept with a
+    reference to it, so a recycled id can never serve another definition's order)."""
+    cached = _ORDERED.get(id(definition))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    steps: list[_Step] = [
+        (rule.id, rule.name, rule.priority, rule, rule.when, rule.strategy.value)
+        for rule in definition.ordered_rules()
+    ]
+    steps.append(
+        (
+            "fallback",
+            definition.fallback.name,
+            None,
+            definition.fallback,
+            None,
+            definition.fallback.strategy.value,
+        )
+    )
+    if len(_ORDERED) > 256:
+        _ORDERED.clear()
+    _ORDERED[id(definition)] = (definition, steps)
+    return steps
+
+
 def rotation_key(rule_id: str) -> str:
     return f"rule:{rule_id}"
 
@@ -296,35 +347,47 @@ def decide(
     Every rule is in the trace — matched, not matched, or not reached. `with_trace=False` (the
     sandbox's replays, which only count outcomes) skips building the candidates' entries."""
     local = _local(facts.at, tz)
+    away = roster.away(facts.at)
     trace_rules: list[dict[str, Any]] = []
     winner_id: int | None = None
     chosen: tuple[str, str, str] = ("", "", "pool")
     why: dict[str, Any] | None = None
-    rules: list[tuple[str, str, int | None, _Routing, Conditions | None]] = [
-        (rule.id, rule.name, rule.priority, rule, rule.when) for rule in definition.ordered_rules()
-    ]
-    rules.append(("fallback", definition.fallback.name, None, definition.fallback, None))
-    for rule_id, name, priority, routing, when in rules:
+    for rule_id, name, priority, routing, when, strategy in _ordered(definition):
+        if winner_id is not None:
+            if not with_trace:
+                break
+            trace_rules.append(
+                {
+                    "id": rule_id,
+                    "name": name,
+                    "priority": priority,
+                    "strategy": strategy,
+                    "matched": None,
+                    "outcome": "not_reached",
+                    "conditions": [],
+                    "candidates": [],
+                }
+            )
+            continue
+        matched, checks = _conditions(when, facts, local) if when is not None else (True, [])
         entry: dict[str, Any] = {
             "id": rule_id,
             "name": name,
             "priority": priority,
-            "strategy": routing.strategy.value,
+            "strategy": strategy,
+            "matched": matched,
+            "conditions": checks,
+            "candidates": [],
         }
-        trace_rules.append(entry)
-        if winner_id is not None:
-            entry.update(matched=None, outcome="not_reached", conditions=[], candidates=[])
-            continue
-        checks = _conditions(when, facts, local) if when is not None else []
-        entry["conditions"] = checks
-        entry["matched"] = all(check["ok"] for check in checks)
-        if not entry["matched"]:
-            entry.update(outcome="not_matched", candidates=[])
+        if with_trace:
+            trace_rules.append(entry)
+        if not matched:
+            entry["outcome"] = "not_matched"
             continue
         key = rotation_key(rule_id)
         rotation = state.rotation(key)
         listed, eligible, open_leads, today = _candidates(
-            routing, definition, facts, roster, state, local, with_trace
+            routing, definition, facts, roster, state, local, with_trace, away
         )
         entry["candidates"] = listed
         if not eligible:
@@ -333,7 +396,7 @@ def decide(
         winner_id, why = _pick(routing, eligible, rotation, roster, open_leads, today)
         state.record(key, rotation, winner_id, facts.at)
         entry["outcome"] = "winner"
-        chosen = (rule_id, routing.strategy.value, "fallback" if when is None else "rule")
+        chosen = (rule_id, strategy, "fallback" if when is None else "rule")
         for candidate in listed:
             if candidate["user_id"] == winner_id:
                 candidate["winner"] = True
