@@ -28,6 +28,13 @@ class Command(BaseCommand):
         if not User.objects.exists():
             self.stdout.write(f"Loading the demo organisation ({options['leads']} leads)…")
             call_command("seed", leads=options["leads"], seed=options["seed"])
+            from salesloop.demo.org import demo_org_ensure
+            from salesloop.demo.routing import demo_routing_ensure
+
+            routed = demo_routing_ensure(demo_org_ensure())
+            self.stdout.write(
+                f"Routing: a region round-robin in force, an industry-first draft; {routed} pool leads routed"
+            )
         host = options["bind"]
         self.stdout.write("")
         self.stdout.write(
