@@ -229,3 +229,39 @@ class TestStrategies:
         in_force(org.admin, definition(rule("ll", 10, strategy="least_loaded", users=["alice", "bob"])))
         got = [route(lead_make()).assignee_id for _ in range(3)]
         assert got == [org.bob.pk, org.bob.pk, org.alice.pk] or got[:2] == [org.bob.pk, org.bob.pk]
+
+
+class TestQueries:
+    def test_routing_a_lead_costs_the_same_queries_whatever_the_size_of_the_pool(
+        self, org, django_assert_num_queries
+    ):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        in_force(
+            org.admin,
+            definition(
+                rule("skip", 5, when={"provinces": ["44"]}, users=["erin"]),
+                rule("east", 10, regions=["east"]),
+            ),
+        )
+        route(lead_make())  # the rotation row exists from now on
+
+        def cost() -> int:
+            lead = lead_make()
+            with CaptureQueriesContext(connection) as queries:
+                route(lead)
+            return sum(1 for q in queries.captured_queries if "SAVEPOINT" not in q["sql"])
+
+        small = cost()
+        for n in range(12):
+            user_make("rep", org.east, username=f"more{n}")
+        Leave.objects.create(
+            user=org.bob,
+            starts_at=clock.now() - dt.timedelta(hours=1),
+            ends_at=clock.now() + dt.timedelta(hours=1),
+        )
+        assert cost() == small
+        # the lead (locked), routed before?, the version in force, an A/B test?, the roster, leaves,
+        # the rotation (locked), open leads, today's leads, rotation update, assignment, owner, notice
+        assert small == 13, small
