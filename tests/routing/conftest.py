@@ -32,6 +32,8 @@ def rule(
         extra["weights"] = pool.pop("weights")
     if "caps" in pool:
         extra["caps"] = pool.pop("caps")
+    if pool.pop("pool_lead_region", False):
+        pool["lead_region"] = True
     return {
         "id": rule_id,
         "name": f"规则 {rule_id}",

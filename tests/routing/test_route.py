@@ -265,3 +265,15 @@ class TestQueries:
         # the lead (locked), routed before?, the version in force, an A/B test?, the roster, leaves,
         # the rotation (locked), open leads, today's leads, rotation update, assignment, owner, notice
         assert small == 13, small
+
+
+class TestRotationAcrossRegions:
+    def test_a_lead_region_pool_shares_evenly_within_each_region_whatever_the_order(self, org):
+        # given: one rule whose pool is the lead's own region; two reps in 华东, one in 华南
+        in_force(org.admin, definition(rule("own-region", 10, pool_lead_region=True)))
+        # when: leads alternate between 华东 and 华南 (each 华南 lead used to pull 华东's turn back)
+        got = [route(lead_make(province=p)).assignee_id for p in ["31", "44"] * 6]
+        # then: 华东's six leads went three to alice and three to bob, in turns
+        east = got[::2]
+        assert east == [org.alice.pk, org.bob.pk] * 3
+        assert set(got[1::2]) == {org.erin.pk}

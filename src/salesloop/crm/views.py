@@ -45,6 +45,7 @@ from salesloop.crm.services import contact_card
 from salesloop.pipeline.models import Stage, StageMove
 from salesloop.pipeline.selectors import lead_stage_dwell, lead_timeline, pipeline_default, pipeline_stages
 from salesloop.pipeline.services import StageMoveRefused, lead_move_stage
+from salesloop.routing.views.assignments import lead_assignment_panel
 
 RECENT_LEADS = 10
 UNASSIGNED = "none"  # owner filter value for leads still in the region's pool
@@ -427,6 +428,8 @@ def _lead_facts(request: HttpRequest, lead: Lead) -> dict[str, Any]:
         "contact": card,
         "phone_display": _phone_display(card.phone) if card and card.unmasked and card.phone else "",
         "amount": _money(lead.expected_amount),
+        # C8.2 "为什么分给我": the assignment trace in words, and the reassign form for managers.
+        "assignment_panel": lead_assignment_panel(request.user, lead),
     }
 
 

@@ -111,11 +111,33 @@ class Roster:
 
 @dataclass
 class Rotation:
-    """A rule's rotation: the last rep it chose and how many leads it gave each rep."""
+    """A rule's rotation: the last rep it chose, how many leads it gave each rep, and the turn at
+    which each rep was last served (keys are user ids)."""
 
     last_user_id: int | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
     turns: int = 0
+    served: dict[int, int] = field(default_factory=dict)
+
+    def advance(self, user_id: int) -> None:
+        self.last_user_id = user_id
+        self.counts[user_id] = self.counts.get(user_id, 0) + 1
+        self.turns += 1
+        self.served[user_id] = self.turns
+
+    def as_json(self) -> tuple[dict[str, int], dict[str, int]]:
+        return {str(k): v for k, v in self.counts.items()}, {str(k): v for k, v in self.served.items()}
+
+    @classmethod
+    def from_json(
+        cls, *, last_user_id: int | None, counts: dict[str, int], turns: int, served: dict[str, int]
+    ) -> Rotation:
+        return cls(
+            last_user_id=last_user_id,
+            counts={int(k): v for k, v in counts.items()},
+            turns=turns,
+            served={int(k): v for k, v in served.items()},
+        )
 
 
 class State(Protocol):
@@ -187,14 +209,13 @@ def _off_hours(rep: Rep, local: dt.datetime) -> bool:
     return False
 
 
-def _next_in_turn(eligible: list[int], last_user_id: int | None) -> int:
-    """The first eligible rep after the last one chosen (by id), wrapping round: nobody is skipped
-    and nobody gets two turns in a row while others wait."""
-    if last_user_id is not None:
-        for user_id in eligible:
-            if user_id > last_user_id:
-                return user_id
-    return eligible[0]
+def _next_in_turn(eligible: list[int], rotation: Rotation) -> int:
+    """The eligible rep served longest ago by this rule (never served first, then by id). With a
+    fixed pool that is plain round-robin; when who is eligible changes from lead to lead (the lead's
+    region, its industry, caps, leave) nobody is skipped and nobody served twice while an eligible
+    colleague waits — the rotation cannot be pulled back to the lowest id by another region's lead."""
+    served = rotation.served
+    return min(eligible, key=lambda user_id: (served.get(user_id, 0), user_id))
 
 
 def _candidates(
@@ -229,13 +250,15 @@ def _candidates(
         elif hours_matter and (rep.work_days or rep.work_start is not None) and _off_hours(rep, local):
             reason = DROP_OFF_HOURS
         elif rep_open is not None and open_count >= rep_open:
-            reason, detail = DROP_OPEN_CAP, f"{open_count}/{rep_open}"
+            reason, detail = DROP_OPEN_CAP, f"{open_count}/{rep_open}" if with_trace else ""
         elif rep_new is not None and today_count >= rep_new:
-            reason, detail = DROP_DAILY_CAP, f"{today_count}/{rep_new}"
+            reason, detail = DROP_DAILY_CAP, f"{today_count}/{rep_new}" if with_trace else ""
         elif strategy == "nearest_region" and (facts.region is None or rep.region != facts.region):
-            reason, detail = DROP_OTHER_REGION, f"{rep.region or '-'} ≠ {facts.region or '-'}"
+            reason = DROP_OTHER_REGION
+            detail = f"{rep.region or '-'} ≠ {facts.region or '-'}" if with_trace else ""
         elif strategy == "specialty" and (not facts.industry or facts.industry not in rep.specialties):
-            reason, detail = DROP_NO_SPECIALTY, ",".join(sorted(rep.specialties)) or "-"
+            reason = DROP_NO_SPECIALTY
+            detail = (",".join(sorted(rep.specialties)) or "-") if with_trace else ""
         elif strategy == "weighted" and rep.username not in routing.weights:
             reason = DROP_NO_WEIGHT
         if reason == KEPT:
@@ -266,19 +289,20 @@ def _pick(
     strategy = routing.strategy
     last = rotation.last_user_id
     if strategy == Strategy.WEIGHTED:
+        served = rotation.served
 
-        def share(user_id: int) -> tuple[float, tuple[bool, int]]:
+        def share(user_id: int) -> tuple[float, int, int]:
             weight = routing.weights[roster.reps[user_id].username]
-            given = rotation.counts.get(str(user_id), 0)
-            # Smallest (given + 1) / weight first; ties go round in id order after the last winner.
-            return ((given + 1) / weight, (user_id <= (last or -1), user_id))
+            given = rotation.counts.get(user_id, 0)
+            # Smallest (given + 1) / weight first; ties to whoever was served longest ago.
+            return ((given + 1) / weight, served.get(user_id, 0), user_id)
 
         winner = min(eligible, key=share)
         weight = routing.weights[roster.reps[winner].username]
         return winner, {
             "code": "weighted",
             "weight": weight,
-            "given_before": rotation.counts.get(str(winner), 0),
+            "given_before": rotation.counts.get(winner, 0),
             "total_weight": sum(routing.weights[roster.reps[u].username] for u in eligible),
         }
     if strategy == Strategy.LEAST_LOADED:
@@ -286,9 +310,9 @@ def _pick(
         tied = [u for u in eligible if open_leads.get(u, 0) == fewest]
         fewest_today = min(today.get(u, 0) for u in tied)
         tied = [u for u in tied if today.get(u, 0) == fewest_today]
-        winner = _next_in_turn(tied, last)
+        winner = _next_in_turn(tied, rotation)
         return winner, {"code": "least_loaded", "open_leads": fewest, "tied": len(tied)}
-    winner = _next_in_turn(eligible, last)
+    winner = _next_in_turn(eligible, rotation)
     previous = roster.reps.get(last) if last is not None else None
     return winner, {
         "code": "turn",
@@ -369,7 +393,12 @@ def decide(
                 }
             )
             continue
-        matched, checks = _conditions(when, facts, local) if when is not None else (True, [])
+        if when is None:
+            matched, checks = True, []
+        elif with_trace:
+            matched, checks = _conditions(when, facts, local)
+        else:
+            matched, checks = all(ok for *_, ok in _checks(when, facts, local)), []
         entry: dict[str, Any] = {
             "id": rule_id,
             "name": name,
@@ -400,6 +429,10 @@ def decide(
         for candidate in listed:
             if candidate["user_id"] == winner_id:
                 candidate["winner"] = True
+    if not with_trace:
+        return Decision(
+            winner_id=winner_id, rule_id=chosen[0], strategy=chosen[1], method=chosen[2], trace={}
+        )
     winner = roster.reps[winner_id] if winner_id is not None else None
     trace = {
         "ruleset": ruleset_ref,

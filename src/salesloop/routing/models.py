@@ -136,11 +136,15 @@ class Leave(BaseModel):
 class RoundRobinState(models.Model):
     """Where a rule's rotation stands (C8 item 3): one row per rule id, locked while a lead is
     routed, so simultaneous arrivals take turns exactly as one at a time would. `counts` holds
-    leads given per rep (weighted distribution reads it)."""
+    leads given per rep (weighted distribution reads it), `served` the turn each rep was last
+    given a lead at (the next turn goes to the eligible rep served longest ago)."""
 
     key = models.CharField(max_length=120, unique=True)
     last_user_id = models.BigIntegerField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)
+    served = models.JSONField(
+        default=dict, blank=True, help_text="rep id → the turn they were last served at"
+    )
     turns = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=clock.now)
 
@@ -194,6 +198,10 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["lead", "-id"], name="assignment_lead_idx"),
             models.Index(fields=["assignee", "created_at"], name="assignment_assignee_day_idx"),
+            # A live A/B test's report reads the assignments of its window by arm.
+            models.Index(
+                fields=["arm", "created_at"], condition=~models.Q(arm=""), name="assignment_ab_arm_idx"
+            ),
         ]
 
     def __str__(self) -> str:

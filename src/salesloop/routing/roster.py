@@ -87,16 +87,18 @@ class DatabaseState:
             RoundRobinState.objects.bulk_create([RoundRobinState(key=key)], ignore_conflicts=True)
             row = RoundRobinState.objects.select_for_update().get(key=key)
         self._rows[key] = row
-        return Rotation(last_user_id=row.last_user_id, counts=dict(row.counts), turns=row.turns)
+        return Rotation.from_json(
+            last_user_id=row.last_user_id, counts=row.counts, turns=row.turns, served=row.served
+        )
 
     def loads(self, user_ids: list[int], at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
         return open_lead_counts(user_ids), received_today_counts(user_ids, at)
 
     def record(self, key: str, rotation: Rotation, user_id: int, at: dt.datetime) -> None:
-        counts = dict(rotation.counts)
-        counts[str(user_id)] = counts.get(str(user_id), 0) + 1
+        rotation.advance(user_id)
+        counts, served = rotation.as_json()
         RoundRobinState.objects.filter(key=key).update(
-            last_user_id=user_id, counts=counts, turns=rotation.turns + 1, updated_at=clock.now()
+            last_user_id=user_id, counts=counts, served=served, turns=rotation.turns, updated_at=clock.now()
         )
 
 

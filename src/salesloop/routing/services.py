@@ -621,7 +621,9 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
             for u, n in received_today_counts(roster.reps, now).items()
         },
         rotations={
-            key: engine.Rotation(last_user_id=row.last_user_id, counts=dict(row.counts), turns=row.turns)
+            key: engine.Rotation.from_json(
+                last_user_id=row.last_user_id, counts=row.counts, turns=row.turns, served=row.served
+            )
             for key, row in rows.items()
         },
     )
@@ -675,14 +677,10 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
         Lead.objects.filter(pk__in=ids).update(owner_id=winner_id, assigned_at=now, updated_at=now)
     for key, row in rows.items():
         rotation = state.rotations[key]
-        row.last_user_id, row.counts, row.turns, row.updated_at = (
-            rotation.last_user_id,
-            rotation.counts,
-            rotation.turns,
-            now,
-        )
+        row.counts, row.served = rotation.as_json()
+        row.last_user_id, row.turns, row.updated_at = rotation.last_user_id, rotation.turns, now
     RoundRobinState.objects.bulk_update(
-        list(rows.values()), ["last_user_id", "counts", "turns", "updated_at"]
+        list(rows.values()), ["last_user_id", "counts", "served", "turns", "updated_at"]
     )
     for winner_id, ids in winners.items():
         notification_send(

@@ -48,9 +48,7 @@ class MemoryState:
         )
 
     def record(self, key: str, rotation: Rotation, user_id: int, at: dt.datetime) -> None:
-        rotation.last_user_id = user_id
-        rotation.counts[str(user_id)] = rotation.counts.get(str(user_id), 0) + 1
-        rotation.turns += 1
+        rotation.advance(user_id)
         self.used_keys.add(key)
         self.open_leads[user_id] += 1
         self.received[(user_id, self.day(at))] += 1

@@ -20,6 +20,25 @@ REASON_TEXT = {
 }
 
 
+# Reasons the system writes itself (stored in English, shown in the reader's language); a person's
+# reason is shown as they wrote it.
+SYSTEM_REASONS = {
+    "recorded by its owner": gettext_noop("recorded by its owner"),
+    "changed in the administration": gettext_noop("changed in the administration"),
+}
+
+
+def assignment_reason(reason: str) -> str:
+    return _(reason) if reason in SYSTEM_REASONS else reason
+
+
+def _listed(value: Any) -> str:
+    """A condition's value as a reader writes it: 广东、浙江 — not Python's ['44', '33']."""
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
 def reason_label(code: str) -> str:
     return _(REASON_TEXT.get(code, code))
 
@@ -33,12 +52,16 @@ def trace_sentences(explanation: dict[str, Any], names: dict[int, str]) -> list[
         if winner:
             lines.append(
                 _("%(actor)s assigned it by hand to %(name)s: %(reason)s")
-                % {"actor": actor, "name": winner["name"], "reason": explanation.get("reason", "")}
+                % {
+                    "actor": actor,
+                    "name": winner["name"],
+                    "reason": assignment_reason(explanation.get("reason", "")),
+                }
             )
         else:
             lines.append(
                 _("%(actor)s returned it to the pool: %(reason)s")
-                % {"actor": actor, "reason": explanation.get("reason", "")}
+                % {"actor": actor, "reason": assignment_reason(explanation.get("reason", ""))}
             )
         return lines
     ruleset = explanation.get("ruleset") or {}
@@ -60,8 +83,8 @@ def trace_sentences(explanation: dict[str, Any], names: dict[int, str]) -> list[
                 % {
                     "rule": rule["name"],
                     "field": check["field"],
-                    "actual": check["actual"] or "—",
-                    "expected": check["expected"],
+                    "actual": _listed(check["actual"]),
+                    "expected": _listed(check["expected"]),
                 }
             )
         elif rule["outcome"] == "no_candidate":
@@ -93,9 +116,9 @@ def trace_sentences(explanation: dict[str, Any], names: dict[int, str]) -> list[
         previous = why.get("previous_name")
         lines.append(
             (
-                _("%(name)s was next in turn after %(previous)s.")
+                _("%(name)s had waited longest for this rule's next lead; the last went to %(previous)s.")
                 if previous
-                else _("%(name)s was first in turn.")
+                else _("%(name)s was first in turn for this rule.")
             )
             % {"name": winner["name"], "previous": previous}
         )
