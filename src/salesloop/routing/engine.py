@@ -68,7 +68,7 @@ class Roster:
     by_region: dict[str, list[int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._pools: dict[tuple[int, str | None], list[int]] = {}
+        self._pools: dict[tuple[int, str | None, str, str], tuple[Pool, list[int]]] = {}
         self.by_username = {rep.username: rep.id for rep in self.reps.values()}
         self.by_team, self.by_region = {}, {}
         for rep in sorted(self.reps.values(), key=lambda r: r.id):
@@ -89,11 +89,34 @@ class Roster:
     def pool(self, pool: Pool, facts: LeadFacts) -> list[int]:
         """The pool's members in id order; memoised per pool and lead region (a roster is a
         snapshot: it never changes under a decision)."""
-        key = (id(pool), facts.region if pool.lead_region else None)
+        key = (id(pool), facts.region if pool.lead_region else None, "", "")
         cached = self._pools.get(key)
-        if cached is None:
-            cached = self._pools[key] = self._pool(pool, facts)
-        return cached
+        if cached is None or cached[0] is not pool:
+            cached = self._pools[key] = (pool, self._pool(pool, facts))
+        return cached[1]
+
+    def shortlist(self, pool: Pool, facts: LeadFacts, strategy: str) -> list[int]:
+        """The members the strategy could keep at all — the lead's region for nearest_region, the
+        lead's industry for specialty. Replays, which keep no trace of the dropped, walk only these."""
+        if strategy not in ("nearest_region", "specialty"):
+            return self.pool(pool, facts)
+        narrowing = facts.region or "" if strategy == "nearest_region" else facts.industry
+        key = (id(pool), facts.region if pool.lead_region else None, strategy, narrowing)
+        cached = self._pools.get(key)
+        if cached is None or cached[0] is not pool:
+            reps = self.reps
+            if strategy == "nearest_region":
+                members = [
+                    u for u in self.pool(pool, facts) if facts.region and reps[u].region == facts.region
+                ]
+            else:
+                members = [
+                    u
+                    for u in self.pool(pool, facts)
+                    if facts.industry and facts.industry in reps[u].specialties
+                ]
+            cached = self._pools[key] = (pool, members)
+        return cached[1]
 
     def _pool(self, pool: Pool, facts: LeadFacts) -> list[int]:
         ids: set[int] = set()
@@ -187,6 +210,65 @@ def _checks(when: Conditions, facts: LeadFacts, local: dt.datetime) -> Iterator[
         yield "time", expected, f"{local:%H:%M}", when.hours.contains(local.time())
 
 
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """A rule's conditions made quick to test: sets instead of lists, None for "any"."""
+
+    sources: frozenset[str] | None
+    provinces: frozenset[str] | None
+    regions: frozenset[str] | None
+    industries: frozenset[str] | None
+    cities: tuple[str, ...] | None
+    fields: tuple[tuple[str, frozenset[str]], ...]
+    weekdays: frozenset[int] | None
+    hours: Any
+
+
+_TESTS: dict[int, tuple[Conditions, _Test]] = {}
+
+
+def _test_of(when: Conditions) -> _Test:
+    cached = _TESTS.get(id(when))
+    if cached is not None and cached[0] is when:
+        return cached[1]
+    test = _Test(
+        sources=frozenset(when.sources) or None,
+        provinces=frozenset(when.provinces) or None,
+        regions=frozenset(when.regions) or None,
+        industries=frozenset(when.industries) or None,
+        cities=tuple(c for c in when.cities if c) if when.cities else None,
+        fields=tuple((name, frozenset(values)) for name, values in when.fields.items()),
+        weekdays=frozenset(when.weekdays) or None,
+        hours=when.hours,
+    )
+    if len(_TESTS) > 20_000:
+        _TESTS.clear()
+    _TESTS[id(when)] = (when, test)
+    return test
+
+
+def _holds(when: Conditions, facts: LeadFacts, local: dt.datetime) -> bool:
+    """Whether every condition holds — the same answer as _conditions, without its trace."""
+    test = _test_of(when)
+    if test.sources is not None and facts.source not in test.sources:
+        return False
+    if test.provinces is not None and facts.province not in test.provinces:
+        return False
+    if test.regions is not None and facts.region not in test.regions:
+        return False
+    if test.industries is not None and facts.industry not in test.industries:
+        return False
+    if test.cities is not None and not any(facts.city.startswith(c) for c in test.cities):
+        return False
+    for name, values in test.fields:
+        actual = facts.fields.get(name)
+        if actual is None or str(actual) not in values:
+            return False
+    if test.weekdays is not None and local.isoweekday() not in test.weekdays:
+        return False
+    return test.hours is None or test.hours.contains(local.time())
+
+
 def _conditions(when: Conditions, facts: LeadFacts, local: dt.datetime) -> tuple[bool, list[dict[str, Any]]]:
     """Whether the rule's conditions hold, and the checks its trace shows: every check of a rule
     that matched; the first failing one of a rule that did not."""
@@ -228,12 +310,14 @@ def _candidates(
     with_trace: bool = True,
     away: frozenset[int] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[int], dict[int, int], dict[int, int]]:
-    pool_ids = roster.pool(routing.pool, facts)
+    strategy = routing.strategy.value
+    pool_ids = (
+        roster.pool(routing.pool, facts) if with_trace else roster.shortlist(routing.pool, facts, strategy)
+    )
     open_leads, today = state.loads(pool_ids, facts.at) if pool_ids else ({}, {})
     max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
     max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
     hours_matter = definition.defaults.respect_working_hours
-    strategy = routing.strategy.value
     listed: list[dict[str, Any]] = []
     eligible: list[int] = []
     reps = roster.reps
@@ -398,7 +482,7 @@ def decide(
         elif with_trace:
             matched, checks = _conditions(when, facts, local)
         else:
-            matched, checks = all(ok for *_, ok in _checks(when, facts, local)), []
+            matched, checks = _holds(when, facts, local), []
         entry: dict[str, Any] = {
             "id": rule_id,
             "name": name,

@@ -14,7 +14,7 @@ from salesloop.core import clock
 from salesloop.core.roles import Role
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
-from salesloop.routing.models import Assignment, Leave, RepProfile, RoundRobinState
+from salesloop.routing.models import Assignment, Leave, RoundRobinState
 from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid
 
 ROUTABLE_ROLES = (Role.REP, Role.MANAGER)
@@ -22,25 +22,61 @@ ROUTABLE_ROLES = (Role.REP, Role.MANAGER)
 
 def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
     """Every rep and manager (inactive ones too, so a trace can say why they were skipped), with
-    their routing profile, and the leaves overlapping [leaves_from, leaves_to]. Two queries."""
-    users = User.objects.filter(role__in=ROUTABLE_ROLES).select_related("region", "team", "rep_profile")
+    their routing profile, and the leaves overlapping [leaves_from, leaves_to]. Two queries, read
+    as plain rows: routing a lead must not build a model instance per colleague."""
+    from salesloop.accounts.models import User as UserModel
+
+    rows = UserModel.objects.filter(role__in=ROUTABLE_ROLES).values_list(
+        "id",
+        "username",
+        "display_name",
+        "first_name",
+        "last_name",
+        "region__code",
+        "team__name",
+        "is_active",
+        "role",
+        "rep_profile__specialties",
+        "rep_profile__max_open_leads",
+        "rep_profile__max_new_per_day",
+        "rep_profile__work_days",
+        "rep_profile__work_start",
+        "rep_profile__work_end",
+    )
     reps: dict[int, Rep] = {}
-    for user in users:
-        profile: RepProfile | None = getattr(user, "rep_profile", None)
-        reps[user.pk] = Rep(
-            id=user.pk,
-            username=user.username,
-            name=str(user),
-            region=user.region.code if user.region else None,
-            team=user.team.name if user.team else None,
-            active=user.is_active,
-            is_rep=user.role == Role.REP,
-            specialties=frozenset(profile.specialties) if profile else frozenset(),
-            max_open_leads=profile.max_open_leads if profile else None,
-            max_new_per_day=profile.max_new_per_day if profile else None,
-            work_days=frozenset(profile.work_days) if profile else frozenset(),
-            work_start=profile.work_start if profile else None,
-            work_end=profile.work_end if profile else None,
+    for (
+        user_id,
+        username,
+        display_name,
+        first_name,
+        last_name,
+        region,
+        team,
+        active,
+        role,
+        specialties,
+        max_open,
+        max_new,
+        work_days,
+        work_start,
+        work_end,
+    ) in rows:
+        # The name as User.__str__ gives it.
+        name = display_name or f"{first_name} {last_name}".strip() or username
+        reps[user_id] = Rep(
+            id=user_id,
+            username=username,
+            name=name,
+            region=region,
+            team=team,
+            active=active,
+            is_rep=role == Role.REP,
+            specialties=frozenset(specialties or ()),
+            max_open_leads=max_open,
+            max_new_per_day=max_new,
+            work_days=frozenset(work_days or ()),
+            work_start=work_start,
+            work_end=work_end,
         )
     leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     for user_id, starts_at, ends_at in Leave.objects.filter(

@@ -449,7 +449,7 @@ def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
         strategy=decision.strategy,
         arm=arm,
         actor=actor if getattr(actor, "pk", None) else None,
-        explanation=explanations.build("assignment", **decision.trace),
+        explanation=explanations.stamp("assignment", decision.trace),  # schema-tested in tests/routing
         created_at=now,
     )
     if decision.winner_id is not None:
