@@ -270,10 +270,13 @@ def replay(
     window_end: dt.datetime | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     batch: int = REPLAY_BATCH,
+    parallel: bool | None = None,
 ) -> ReplayResult:
     """C8.4(a): replay the window's leads through the baseline (default: the version in force now;
     None: the leads' owners today) and through the candidate, and compare their fairness. Reads
-    only. `on_progress(done, total)` is called before the first lead and after each batch."""
+    only. `on_progress(done, total)` is called before the first lead and after each batch (of the
+    baseline's pass: with `parallel` — by default above PARALLEL_MIN_LEADS on two cores — the
+    candidate is replayed at the same time in a second process)."""
     began = time.perf_counter()
     # Read, never create: a replay writes nothing (an organisation without a policy row has the defaults).
     policy = RoutingPolicy.objects.order_by("id").first() or RoutingPolicy()
@@ -302,8 +305,64 @@ def replay(
     total = Lead.objects.filter(created_at__gte=window_start, created_at__lt=window_end).count()
     if on_progress is not None:
         on_progress(0, total)
+    candidate_run = sides[-1]
+    forked = _replay_fork(
+        candidate_run, window_start, window_end, columns, batch, parallel, total, len(sides)
+    )
+    mine = sides[:-1] if forked is not None else sides
+    done = _replay_pass(
+        mine, owners, window_start, window_end, columns, batch, on_progress, total, region_of, region_codes
+    )
+    if forked is not None:
+        candidate_run.tally = forked.result(roster)
+
+    current_tally = owners if owners is not None else sides[0].tally
+    candidate_tally = sides[-1].tally
+    _name_outsiders(roster, set(current_tally.per_rep) | set(candidate_tally.per_rep))
+    population = fairness.pool_population(definitions, roster)
+    rates = conversion_rates(
+        population | set(current_tally.per_rep) | set(candidate_tally.per_rep), window_start
+    )
+    limit = float(policy.province_share_limit)
+
+    def measured(tally: fairness.SideTally) -> dict[str, Any]:
+        return tally.side(
+            population=population, conversion_rates=rates, province_names=province_names, share_limit=limit
+        )
+
+    current, candidate_side = measured(current_tally), measured(candidate_tally)
+    return ReplayResult(
+        metrics={
+            "current": current,
+            "candidate": candidate_side,
+            "window": {"start": window_start.isoformat(), "end": window_end.isoformat(), "leads": done},
+            "baseline": _ref(baseline),
+        },
+        findings=fairness.compare(current, candidate_side, policy),
+        region_match_drop=fairness.region_match_drop(current, candidate_side),
+        worse=fairness.worse(current, candidate_side, policy),
+        leads=done,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _replay_pass(
+    sides: list[_ReplaySide],
+    owners: fairness.SideTally | None,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    columns: tuple[str, ...],
+    batch: int,
+    on_progress: Callable[[int, int], None] | None,
+    total: int,
+    region_of: dict[str, str | None],
+    region_codes: dict[int, str],
+) -> int:
+    """One pass over the window's leads, each through every given side (and the owners' tally)."""
     done = 0
     no_fields: dict[str, str] = {}
+    uses_fields = len(columns) > len(LEAD_COLUMNS)
+    track_loads = any(side.track_loads for side in sides)
     for rows in _lead_rows(window_start, window_end, columns, batch):
         for row in rows:
             lead_id, source, province, region_id, industry, city, created_at, closed_at, phone, owner_id = (
@@ -337,34 +396,97 @@ def replay(
         if on_progress is not None:
             on_progress(done, max(total, done))
 
-    current_tally = owners if owners is not None else sides[0].tally
-    candidate_tally = sides[-1].tally
-    _name_outsiders(roster, set(current_tally.per_rep) | set(candidate_tally.per_rep))
-    population = fairness.pool_population(definitions, roster)
-    rates = conversion_rates(
-        population | set(current_tally.per_rep) | set(candidate_tally.per_rep), window_start
-    )
-    limit = float(policy.province_share_limit)
+    return done
 
-    def measured(tally: fairness.SideTally) -> dict[str, Any]:
-        return tally.side(
-            population=population, conversion_rates=rates, province_names=province_names, share_limit=limit
-        )
 
-    current, candidate_side = measured(current_tally), measured(candidate_tally)
-    return ReplayResult(
-        metrics={
-            "current": current,
-            "candidate": candidate_side,
-            "window": {"start": window_start.isoformat(), "end": window_end.isoformat(), "leads": done},
-            "baseline": _ref(baseline),
-        },
-        findings=fairness.compare(current, candidate_side, policy),
-        region_match_drop=fairness.region_match_drop(current, candidate_side),
-        worse=fairness.worse(current, candidate_side, policy),
-        leads=done,
-        seconds=time.perf_counter() - began,
+# Above this many leads a replay runs the candidate in a second process (C8 item 9: 100k leads in
+# ≤ 10 s on 2 cores); below it, starting a process costs more than it saves.
+PARALLEL_MIN_LEADS = 20_000
+
+
+class _Forked:
+    """The candidate's side replayed by a child process; `result` waits for its tally."""
+
+    def __init__(self, process: Any, receiver: Any) -> None:
+        self.process, self.receiver = process, receiver
+
+    def result(self, roster: Roster) -> fairness.SideTally:
+        try:
+            outcome = self.receiver.recv()
+        except EOFError:
+            outcome = ("error", "the replay's second process ended without an answer")
+        finally:
+            self.process.join()
+        if outcome[0] == "error":
+            raise RuntimeError(outcome[1])
+        tally: fairness.SideTally = outcome[1]
+        tally.roster = roster
+        return tally
+
+
+def _replay_fork(
+    side: _ReplaySide,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    columns: tuple[str, ...],
+    batch: int,
+    parallel: bool | None,
+    total: int,
+    sides: int,
+) -> _Forked | None:
+    """Start the candidate's replay in a forked process when it pays: two sides, enough leads, two
+    cores, and no open transaction (a child cannot see uncommitted rows — a test's, say)."""
+    import multiprocessing
+    import os
+
+    from django.db import connection
+
+    if parallel is None:
+        parallel = total >= PARALLEL_MIN_LEADS and (os.cpu_count() or 1) > 1
+    if not parallel or sides < 2 or connection.in_atomic_block:
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_replay_child, args=(sender, side, window_start, window_end, columns, batch), daemon=True
     )
+    process.start()
+    sender.close()
+    return _Forked(process, receiver)
+
+
+_INHERITED: list[Any] = []  # the parent's database connections, kept from being closed by the child
+
+
+def _replay_child(
+    sender: Any,
+    side: _ReplaySide,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    columns: tuple[str, ...],
+    batch: int,
+) -> None:
+    from django.db import connections
+
+    # The parent's connections belong to the parent: open our own, and never close (or let the
+    # garbage collector close) theirs, which would end the parent's session.
+    for conn in connections.all(initialized_only=True):
+        _INHERITED.append(conn.connection)
+        conn.connection = None
+    try:
+        region_of, _, region_codes = _geography()
+        _replay_pass([side], None, window_start, window_end, columns, batch, None, 0, region_of, region_codes)
+        side.tally.roster = None  # type: ignore[assignment]  # the parent has it; don't ship it back
+        sender.send(("ok", side.tally))
+    except BaseException as exc:  # reported to the parent, which fails the report readably
+        sender.send(("error", f"{exc.__class__.__name__}: {exc}"))
+    finally:
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and conn.connection not in _INHERITED:
+                conn.close()
+        sender.close()
 
 
 def _name_outsiders(roster: Roster, user_ids: set[int]) -> None:
