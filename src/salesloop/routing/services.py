@@ -440,8 +440,20 @@ def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
         tz=clock.org_tz(),
         ruleset_ref=_ruleset_ref(ruleset, arm),
     )
-    assignment = Assignment.objects.create(
-        lead_id=lead.pk,
+    assignment = _assignment_of(lead.pk, decision, ruleset, arm, actor, now)
+    assignment.save()
+    if decision.winner_id is not None:
+        Lead.objects.filter(pk=lead.pk).update(owner_id=decision.winner_id, assigned_at=now, updated_at=now)
+        _notify_winner(decision, lead)
+    return assignment
+
+
+def _assignment_of(
+    lead_id: int, decision: engine.Decision, ruleset: RuleSet, arm: str, actor: Any, at: dt.datetime
+) -> Assignment:
+    """The (unsaved) fact of a rule-made decision, with its trace — one at a time or in bulk."""
+    return Assignment(
+        lead_id=lead_id,
         assignee_id=decision.winner_id,
         method=decision.method,
         ruleset=ruleset,
@@ -450,12 +462,8 @@ def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
         arm=arm,
         actor=actor if getattr(actor, "pk", None) else None,
         explanation=explanations.stamp("assignment", decision.trace),  # schema-tested in tests/routing
-        created_at=now,
+        created_at=at,
     )
-    if decision.winner_id is not None:
-        Lead.objects.filter(pk=lead.pk).update(owner_id=decision.winner_id, assigned_at=now, updated_at=now)
-        _notify_winner(decision, lead)
-    return assignment
 
 
 def _winning_index(decision: engine.Decision) -> int:
@@ -656,20 +664,7 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
             tz=tz,
             ruleset_ref=_ruleset_ref(ruleset, arm),
         )
-        assignments.append(
-            Assignment(
-                lead_id=lead.pk,
-                assignee_id=decision.winner_id,
-                method=decision.method,
-                ruleset=ruleset,
-                rule_id=decision.rule_id,
-                strategy=decision.strategy,
-                arm=arm,
-                actor=actor if getattr(actor, "pk", None) else None,
-                explanation=explanations.stamp("assignment", decision.trace),
-                created_at=now,
-            )
-        )
+        assignments.append(_assignment_of(lead.pk, decision, ruleset, arm, actor, now))
         if decision.winner_id is not None:
             winners.setdefault(decision.winner_id, []).append(lead.pk)
     Assignment.objects.bulk_create(assignments, batch_size=2000)
