@@ -436,6 +436,120 @@ def _ordered(definition: RuleSetDefinition) -> list[_Step]:
     return steps
 
 
+_APPLICABLE: dict[int, tuple[RuleSetDefinition, dict[tuple[Any, ...], list[tuple[_Step, _Test | None]]]]] = {}
+
+
+def _applicable(definition: RuleSetDefinition, facts: LeadFacts) -> list[tuple[_Step, _Test | None]]:
+    """The steps whose source, province, region and industry conditions the lead meets, in order,
+    each with what is left to test (city, fields, weekday, time) — memoised per combination of those
+    four facts, which a campaign's leads share. Only the quick path (replays) uses it."""
+    cached = _APPLICABLE.get(id(definition))
+    if cached is None or cached[0] is not definition:
+        if len(_APPLICABLE) > 256:
+            _APPLICABLE.clear()
+        cached = _APPLICABLE[id(definition)] = (definition, {})
+    key = (facts.source, facts.province, facts.region, facts.industry)
+    steps = cached[1].get(key)
+    if steps is None:
+        steps = []
+        for step in _ordered(definition):
+            when = step[4]
+            if when is None:
+                steps.append((step, None))
+                continue
+            test = _test_of(when)
+            if (
+                (test.sources is not None and facts.source not in test.sources)
+                or (test.provinces is not None and facts.province not in test.provinces)
+                or (test.regions is not None and facts.region not in test.regions)
+                or (test.industries is not None and facts.industry not in test.industries)
+            ):
+                continue
+            dynamic = (
+                test.cities is not None or test.fields or test.weekdays is not None or test.hours is not None
+            )
+            steps.append((step, test if dynamic else None))
+        if len(cached[1]) > 50_000:
+            cached[1].clear()
+        cached[1][key] = steps
+    return steps
+
+
+def _rest_holds(test: _Test, facts: LeadFacts, local: dt.datetime) -> bool:
+    """The conditions _applicable could not decide ahead: city, custom fields, weekday, time."""
+    if test.cities is not None and not any(facts.city.startswith(c) for c in test.cities):
+        return False
+    for name, values in test.fields:
+        actual = facts.fields.get(name)
+        if actual is None or str(actual) not in values:
+            return False
+    if test.weekdays is not None and local.isoweekday() not in test.weekdays:
+        return False
+    return test.hours is None or test.hours.contains(local.time())
+
+
+def _eligible_quick(
+    routing: _Routing,
+    definition: RuleSetDefinition,
+    facts: LeadFacts,
+    roster: Roster,
+    state: State,
+    local: dt.datetime,
+    away: frozenset[int],
+) -> tuple[list[int], dict[int, int], dict[int, int]]:
+    """_candidates' eligible list, with the same checks in the same order, and nothing recorded of
+    those dropped."""
+    strategy = routing.strategy.value
+    pool_ids = roster.shortlist(routing.pool, facts, strategy)
+    if not pool_ids:
+        return [], {}, {}
+    open_leads, today = state.loads(pool_ids, facts.at)
+    max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
+    max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
+    hours_matter = definition.defaults.respect_working_hours
+    weighted = strategy == "weighted"
+    reps = roster.reps
+    eligible: list[int] = []
+    for user_id in pool_ids:
+        rep = reps[user_id]
+        if not rep.active or user_id in away:
+            continue
+        if hours_matter and (rep.work_days or rep.work_start is not None) and _off_hours(rep, local):
+            continue
+        cap = rep.max_open_leads or max_open
+        if cap is not None and open_leads.get(user_id, 0) >= cap:
+            continue
+        cap = rep.max_new_per_day or max_new
+        if cap is not None and today.get(user_id, 0) >= cap:
+            continue
+        if weighted and rep.username not in routing.weights:
+            continue
+        eligible.append(user_id)
+    return eligible, open_leads, today
+
+
+def _decide_quick(
+    facts: LeadFacts, definition: RuleSetDefinition, roster: Roster, state: State, tz: dt.tzinfo
+) -> Decision:
+    """decide() without a trace: the same winner, found by walking only the rules the lead's static
+    facts allow (property-tested against the traced path)."""
+    local = _local(facts.at, tz)
+    away = roster.away(facts.at) if roster.leaves else frozenset()
+    for (rule_id, _name, _priority, routing, when, strategy), rest in _applicable(definition, facts):
+        if rest is not None and not _rest_holds(rest, facts, local):
+            continue
+        key = rotation_key(rule_id)
+        rotation = state.rotation(key)
+        eligible, open_leads, today = _eligible_quick(routing, definition, facts, roster, state, local, away)
+        if not eligible:
+            continue
+        winner_id, _why = _pick(routing, eligible, rotation, roster, open_leads, today)
+        state.record(key, rotation, winner_id, facts.at)
+        method = "fallback" if when is None else "rule"
+        return Decision(winner_id=winner_id, rule_id=rule_id, strategy=strategy, method=method, trace={})
+    return Decision(winner_id=None, rule_id="", strategy="", method="pool", trace={})
+
+
 def rotation_key(rule_id: str) -> str:
     return f"rule:{rule_id}"
 
@@ -453,7 +567,9 @@ def decide(
     """Evaluate the rules in priority order; the first that matches and has an eligible candidate
     picks the winner by its strategy; otherwise the fallback; otherwise the lead waits in the pool.
     Every rule is in the trace — matched, not matched, or not reached. `with_trace=False` (the
-    sandbox's replays, which only count outcomes) skips building the candidates' entries."""
+    sandbox's replays, which only count outcomes) takes the quick path: same winner, no trace."""
+    if not with_trace:
+        return _decide_quick(facts, definition, roster, state, tz)
     local = _local(facts.at, tz)
     away = roster.away(facts.at)
     trace_rules: list[dict[str, Any]] = []
