@@ -69,6 +69,7 @@ class Roster:
 
     def __post_init__(self) -> None:
         self._pools: dict[tuple[int, str | None, str, str], tuple[Pool, list[int]]] = {}
+        self._members: dict[tuple[int, str | None, str, str], tuple[Any, list[Any]]] = {}
         self.by_username = {rep.username: rep.id for rep in self.reps.values()}
         self.by_team, self.by_region = {}, {}
         for rep in sorted(self.reps.values(), key=lambda r: r.id):
@@ -488,6 +489,47 @@ def _rest_holds(test: _Test, facts: LeadFacts, local: dt.datetime) -> bool:
     return test.hours is None or test.hours.contains(local.time())
 
 
+_Member = tuple[int, int | None, int | None, "Rep | None"]
+
+
+def _members_quick(
+    routing: _Routing, definition: RuleSetDefinition, facts: LeadFacts, roster: Roster, strategy: str
+) -> list[_Member]:
+    """The shortlist with what cannot change during a replay worked out once: inactive reps (and,
+    for a weighted rule, reps without a weight) left out, each member's caps resolved, and the rep
+    kept only when working hours need checking. Memoised on the roster."""
+    narrowing = (
+        (facts.region or "")
+        if strategy == "nearest_region"
+        else facts.industry
+        if strategy == "specialty"
+        else ""
+    )
+    key = (id(routing), facts.region if routing.pool.lead_region else None, strategy, narrowing)
+    cached = roster._members.get(key)
+    if cached is not None and cached[0] is routing:
+        return cached[1]
+    max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
+    max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
+    hours_matter = definition.defaults.respect_working_hours
+    members: list[_Member] = []
+    for user_id in roster.shortlist(routing.pool, facts, strategy):
+        rep = roster.reps[user_id]
+        if not rep.active or (strategy == "weighted" and rep.username not in routing.weights):
+            continue
+        keeps_hours = hours_matter and (bool(rep.work_days) or rep.work_start is not None)
+        members.append(
+            (
+                user_id,
+                rep.max_open_leads or max_open,
+                rep.max_new_per_day or max_new,
+                rep if keeps_hours else None,
+            )
+        )
+    roster._members[key] = (routing, members)
+    return members
+
+
 def _eligible_quick(
     routing: _Routing,
     definition: RuleSetDefinition,
@@ -499,30 +541,20 @@ def _eligible_quick(
 ) -> tuple[list[int], dict[int, int], dict[int, int]]:
     """_candidates' eligible list, with the same checks in the same order, and nothing recorded of
     those dropped."""
-    strategy = routing.strategy.value
-    pool_ids = roster.shortlist(routing.pool, facts, strategy)
-    if not pool_ids:
+    members = _members_quick(routing, definition, facts, roster, routing.strategy.value)
+    if not members:
         return [], {}, {}
-    open_leads, today = state.loads(pool_ids, facts.at)
-    max_open = routing.caps.max_open_leads or definition.defaults.max_open_leads
-    max_new = routing.caps.max_new_per_day or definition.defaults.max_new_per_day
-    hours_matter = definition.defaults.respect_working_hours
-    weighted = strategy == "weighted"
-    reps = roster.reps
+    open_leads, today = state.loads([m[0] for m in members], facts.at)
+    open_get, today_get = open_leads.get, today.get
     eligible: list[int] = []
-    for user_id in pool_ids:
-        rep = reps[user_id]
-        if not rep.active or user_id in away:
+    for user_id, open_cap, new_cap, hours_rep in members:
+        if user_id in away:
             continue
-        if hours_matter and (rep.work_days or rep.work_start is not None) and _off_hours(rep, local):
+        if hours_rep is not None and _off_hours(hours_rep, local):
             continue
-        cap = rep.max_open_leads or max_open
-        if cap is not None and open_leads.get(user_id, 0) >= cap:
+        if open_cap is not None and open_get(user_id, 0) >= open_cap:
             continue
-        cap = rep.max_new_per_day or max_new
-        if cap is not None and today.get(user_id, 0) >= cap:
-            continue
-        if weighted and rep.username not in routing.weights:
+        if new_cap is not None and today_get(user_id, 0) >= new_cap:
             continue
         eligible.append(user_id)
     return eligible, open_leads, today
