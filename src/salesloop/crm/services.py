@@ -64,6 +64,22 @@ def _clean_email(value: str | None) -> str:
     return email
 
 
+def _customer_new(
+    *, name: str, industry: str = "", size: str = "", province: Province | None = None, city: str = ""
+) -> Customer:
+    if size and size not in CompanySize.values:
+        raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
+    clean_name = _clean_text(name, "name", required=True)
+    return Customer.objects.create(
+        name=clean_name,
+        name_key=company_key(clean_name),
+        industry=_clean_text(industry, "industry", max_length=40),
+        size=size,
+        province=province,
+        city=_clean_text(city, "city", max_length=40),
+    )
+
+
 @transaction.atomic
 def customer_create(
     *,
@@ -74,17 +90,7 @@ def customer_create(
     province: Province | None = None,
     city: str = "",
 ) -> Customer:
-    if size and size not in CompanySize.values:
-        raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
-    clean_name = _clean_text(name, "name", required=True)
-    customer = Customer.objects.create(
-        name=clean_name,
-        name_key=company_key(clean_name),
-        industry=_clean_text(industry, "industry", max_length=40),
-        size=size,
-        province=province,
-        city=_clean_text(city, "city", max_length=40),
-    )
+    customer = _customer_new(name=name, industry=industry, size=size, province=province, city=city)
     audit_record(
         actor=actor, action="customer.create", target=customer, after=snapshot(customer, CUSTOMER_FIELDS)
     )
@@ -116,10 +122,8 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
     return customer
 
 
-@transaction.atomic
-def contact_create(
+def _contact_new(
     *,
-    actor: User | None,
     name: str,
     customer: Customer | None = None,
     title: str = "",
@@ -136,6 +140,28 @@ def contact_create(
         email=_clean_email(email),
     )
     _contact_save_unique(contact)
+    return contact
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    actor: User | None,
+    name: str,
+    customer: Customer | None = None,
+    title: str = "",
+    phone: str = "",
+    wecom_external_id: str = "",
+    email: str = "",
+) -> Contact:
+    contact = _contact_new(
+        name=name,
+        customer=customer,
+        title=title,
+        phone=phone,
+        wecom_external_id=wecom_external_id,
+        email=email,
+    )
     audit_record(
         actor=actor, action="contact.create", target=contact, after=snapshot(contact, CONTACT_FIELDS)
     )
@@ -194,6 +220,62 @@ def _check_owner(owner: User | None) -> None:
         raise ValidationError({"owner": "a lead is owned by an active rep or manager"})
 
 
+def _lead_new(
+    *,
+    actor: User | None,
+    customer: Customer,
+    title: str = "",
+    contact: Contact | None = None,
+    source: str = Channel.MANUAL,
+    campaign: str = "",
+    owner: User | None = None,
+    expected_amount: Any = "0",
+    pipeline: Any = None,
+    created_at: dt.datetime | None = None,
+    referred_by: Customer | None = None,
+) -> Lead:
+    """The lead and its first StageMove, unaudited: the callers audit (lead_create, lead_arrive)."""
+    from salesloop.pipeline.selectors import pipeline_first_stage
+    from salesloop.pipeline.services import stage_move_record
+
+    if source not in Channel.values:
+        raise ValidationError({"source": f"one of {', '.join(Channel.values)}"})
+    if contact is not None and contact.customer_id not in (None, customer.pk):
+        raise ValidationError({"contact": "the contact belongs to another customer"})
+    _check_owner(owner)
+    first_stage = pipeline_first_stage(pipeline)
+    if first_stage is None:
+        raise ValidationError({"pipeline": "the pipeline has no stages"})
+    now = created_at or clock.now()
+    province = customer.province
+    lead = Lead.objects.create(
+        title=_clean_text(title, "title") or customer.name,
+        customer=customer,
+        contact=contact,
+        source=source,
+        campaign=_clean_text(campaign, "campaign", max_length=120),
+        owner=owner,
+        region_id=province.region_id if province else None,
+        pipeline_id=first_stage.pipeline_id,
+        stage=first_stage,
+        expected_amount=_clean_amount(expected_amount),
+        stage_entered_at=now,
+        assigned_at=now if owner else None,
+        created_at=now,
+        referred_by=referred_by,
+    )
+    stage_move_record(
+        lead=lead,
+        actor=actor,
+        from_stage=None,
+        to_stage=first_stage,
+        from_status="",
+        to_status=lead.status,
+        at=now,
+    )
+    return lead
+
+
 @transaction.atomic
 def lead_create(
     *,
@@ -212,48 +294,62 @@ def lead_create(
     """A new lead enters the first stage of its pipeline; that entry is its first StageMove.
 
     Its region is the region of the customer's province; without an owner it waits in the region's
-    pool for a manager to hand out (routing, C8, takes over that job when it lands).
+    pool until routing (C8) or a manager hands it out.
     """
-    from salesloop.pipeline.selectors import pipeline_first_stage
-    from salesloop.pipeline.services import stage_move_record
-
-    if source not in Channel.values:
-        raise ValidationError({"source": f"one of {', '.join(Channel.values)}"})
-    if contact is not None and contact.customer_id not in (None, customer.pk):
-        raise ValidationError({"contact": "the contact belongs to another customer"})
-    _check_owner(owner)
-    first_stage = pipeline_first_stage(pipeline)
-    if first_stage is None:
-        raise ValidationError({"pipeline": "the pipeline has no stages"})
-    pipeline = first_stage.pipeline
-    now = created_at or clock.now()
-    province = customer.province
-    lead = Lead.objects.create(
-        title=_clean_text(title, "title") or customer.name,
+    lead = _lead_new(
+        actor=actor,
         customer=customer,
+        title=title,
         contact=contact,
         source=source,
-        campaign=_clean_text(campaign, "campaign", max_length=120),
+        campaign=campaign,
         owner=owner,
-        region_id=province.region_id if province else None,
+        expected_amount=expected_amount,
         pipeline=pipeline,
-        stage=first_stage,
-        expected_amount=_clean_amount(expected_amount),
-        stage_entered_at=now,
-        assigned_at=now if owner else None,
-        created_at=now,
+        created_at=created_at,
         referred_by=referred_by,
     )
-    stage_move_record(
-        lead=lead,
-        actor=actor,
-        from_stage=None,
-        to_stage=first_stage,
-        from_status="",
-        to_status=lead.status,
-        at=now,
-    )
     audit_record(actor=actor, action="lead.create", target=lead, after=snapshot(lead, LEAD_FIELDS))
+    return lead
+
+
+@transaction.atomic
+def lead_arrive(
+    *,
+    actor: User | None,
+    customer: Customer | None,
+    contact: Contact | None,
+    new_customer: dict[str, Any] | None = None,
+    new_contact: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    **lead_fields: Any,
+) -> Lead:
+    """C1.4: a lead that came in through a channel, with its customer and contact — existing ones, or
+    new ones made from `new_customer` / `new_contact` — written together and audited by one
+    `lead.arrive` entry: who (the recording user, or none for a channel), when, the lead's fields,
+    and the fields of each customer and contact created for it (`context`, e.g. the inbound event
+    and its source, is kept as `via`).
+
+    One entry per arrival instead of one per record keeps a burst of webhooks cheap; the audit
+    still answers who created which record, when, with what. A phone or WeCom id another contact
+    took meanwhile raises ValidationError naming the field, and nothing of the arrival is kept.
+    """
+    created: dict[str, Any] = {}
+    if customer is None:
+        if new_customer is None:
+            raise ValidationError({"customer": "give an existing customer or a new one"})
+        customer = _customer_new(**new_customer)
+        created["customer"] = {"id": customer.pk, **snapshot(customer, CUSTOMER_FIELDS)}
+    if contact is None and new_contact is not None:
+        contact = _contact_new(customer=customer, **new_contact)
+        created["contact"] = {"id": contact.pk, **snapshot(contact, CONTACT_FIELDS)}
+    lead = _lead_new(actor=actor, customer=customer, contact=contact, **lead_fields)
+    audit_record(
+        actor=actor,
+        action="lead.arrive",
+        target=lead,
+        after={**snapshot(lead, LEAD_FIELDS), "created": created, "via": context or {}},
+    )
     return lead
 
 

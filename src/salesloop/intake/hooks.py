@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from salesloop.core import clock
 from salesloop.intake.models import InboundEvent, Source, SourceKind
-from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive
+from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive, first_row
 from salesloop.intake.signing import SignatureError, signature_verify
 
 # Headers worth keeping beside the raw body: who sent it, how, and its signature.
@@ -74,7 +74,7 @@ def read_body(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bytes | None
 
 @csrf_exempt
 def hook(request: HttpRequest, slug: str) -> HttpResponse:
-    source = Source.objects.select_related("pipeline").filter(slug=slug).first()
+    source = first_row(Source, "slug = %s", [slug], order_by="")
     if source is None:
         return error(404, "no such source")
     if not source.enabled:

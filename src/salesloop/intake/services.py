@@ -7,20 +7,20 @@ import difflib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 
 from salesloop.accounts.geography import PROVINCE_CODE_BY_NAME, province_code
-from salesloop.accounts.models import Province
+from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.phones import PhoneError, phone_parse
-from salesloop.crm.services import contact_create, customer_create, lead_create
+from salesloop.crm.services import lead_arrive
 from salesloop.intake.channels import Arrival, MappingError, arrival_read, mapping_validate
 from salesloop.intake.models import EventStatus, InboundEvent, MergeSuggestion, Source, SourceKind
 from salesloop.notify.services import notification_send
@@ -319,88 +319,89 @@ def _person(source: Source, arrival: Arrival) -> Person:
     return Person(phone=phone, phone_kind=kind, province_code=province, city=city)
 
 
-def _contact_find(person: Person, arrival: Arrival) -> Contact | None:
-    """The person, by phone, then WeCom id, then e-mail. One query per key, each repeating its
-    partial unique index's condition (`<> ''`): SQLite uses a partial index only then, and would
-    otherwise scan every contact."""
-    contacts = Contact.objects.order_by("id")
+M = TypeVar("M", bound=models.Model)
+
+
+def first_row(
+    model: type[M], where: str, params: list[Any], *, order_by: str = "id", lock: bool = False
+) -> M | None:
+    """The first row of one of intake's per-delivery reads, as a model instance (`lock`: with its
+    row lock, on databases that have row locks).
+
+    Written out instead of built by the ORM: every delivery of a burst asks these few questions,
+    and building the SQL costs the ORM several times what running it costs (measured: the contact
+    by phone takes 380 µs through a queryset, 127 µs as a raw query, on SQLite)."""
+    # Our own table and conditions; every value is a parameter.
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT * FROM {table} WHERE {where}"  # noqa: S608
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    sql += " LIMIT 1"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    return next(iter(model.objects.raw(sql, params)), None)
+
+
+def _contact_find(person: Person, arrival: Arrival, *, lock: bool = False) -> Contact | None:
+    """The person, by phone, then WeCom id, then e-mail (the lowest id, should two share an e-mail).
+    Each query repeats its partial unique index's condition (`<> ''`): SQLite uses a partial index
+    only then, and would otherwise scan every contact. `lock` takes the found contact's row lock
+    (PostgreSQL; SQLite's writer lock already serialises intake), under which its open lead is
+    decided."""
     if person.phone:
-        found = contacts.exclude(phone="").filter(phone=person.phone).first()
+        found = first_row(Contact, "phone <> '' AND phone = %s", [person.phone], lock=lock)
         if found is not None:
             return found
     if arrival.wecom_external_id:
-        found = (
-            contacts.exclude(wecom_external_id="").filter(wecom_external_id=arrival.wecom_external_id).first()
+        found = first_row(
+            Contact,
+            "wecom_external_id <> '' AND wecom_external_id = %s",
+            [arrival.wecom_external_id],
+            lock=lock,
         )
         if found is not None:
             return found
     if arrival.email:
-        return contacts.filter(email=arrival.email.strip().lower()).first()
+        return first_row(Contact, "email = %s", [arrival.email.strip().lower()], lock=lock)
     return None
 
 
-def _customer_for(arrival: Arrival, person: Person, actor: Any) -> tuple[Customer, bool]:
-    """The company of an arrival: an existing customer of the same name (by company key), or a new
-    one. Says which, because only a company we already knew can hold a look-alike lead."""
+def _province(code: str | None) -> Province | None:
+    return first_row(Province, "code = %s", [code], order_by="") if code else None
+
+
+def _company_for(arrival: Arrival, person: Person) -> tuple[Customer | None, dict[str, Any] | None]:
+    """The company of an arrival: (an existing customer of the same name by company key, None), or
+    (None, the fields of a new customer). Only a company we already knew can hold a look-alike lead."""
     name = arrival.company or f"{arrival.contact_name or '未具名客户'}（个人）"
     key = company_key(name)
     if arrival.company and key:
-        existing = Customer.objects.filter(name_key=key).order_by("id").first()
+        existing = first_row(Customer, "name_key = %s", [key])
         if existing is not None:
-            return existing, True
-    province = Province.objects.filter(code=person.province_code).first() if person.province_code else None
-    customer = customer_create(
-        actor=actor, name=name, industry=arrival.industry[:40], province=province, city=person.city[:40]
+            existing.province = _province(existing.province_id)  # its region is the lead's
+            return existing, None
+    province = _province(person.province_code)
+    return None, {
+        "name": name,
+        "industry": arrival.industry[:40],
+        "province": province,
+        "city": person.city[:40],
+    }
+
+
+def _open_lead(contact: Contact) -> Lead | None:
+    return first_row(
+        Lead, "contact_id = %s AND status = %s AND merged_into_id IS NULL", [contact.pk, LeadStatus.OPEN]
     )
-    return customer, False
 
 
 def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> tuple[Lead, bool]:
     """The person's open lead (a touch), or a new lead. Concurrent arrivals of one person resolve
-    to one contact (unique phone / WeCom id) and, under its row lock, to one open lead."""
+    to one contact (unique phone / WeCom id) and, under its row lock, to one open lead.
+
+    A new person's customer, contact and lead are written by `lead_arrive`, audited once."""
     person = _person(source, arrival)
-    contact = _contact_find(person, arrival)
-    customer: Customer | None = None
-    known_company = True
-    if contact is None:
-        try:
-            with transaction.atomic():
-                customer, known_company = _customer_for(arrival, person, event.created_by)
-                contact = contact_create(
-                    actor=event.created_by,
-                    customer=customer,
-                    name=arrival.contact_name or "未具名",
-                    title=arrival.job_title,
-                    phone=person.phone,
-                    wecom_external_id=arrival.wecom_external_id,
-                    email=arrival.email,
-                )
-        except ValidationError as exc:
-            # Someone else created this person a moment ago: resolve to them.
-            customer = None
-            contact = _contact_find(person, arrival)
-            if contact is None:
-                raise ProcessingError(_validation_reason(exc)) from exc
-    if customer is None:
-        # A known person: under the lock of their contact row, their open lead gets the touch, so
-        # that concurrent arrivals of one person cannot open two leads.
-        contact = (
-            Contact.objects.select_for_update(of=("self",))
-            .select_related("customer__province")
-            .get(pk=contact.pk)
-        )
-        open_lead = (
-            Lead.objects.filter(contact=contact, status=LeadStatus.OPEN, merged_into__isnull=True)
-            .select_related("owner")
-            .order_by("id")
-            .first()
-        )
-        if open_lead is not None:
-            return open_lead, False
-        customer = contact.customer
-        if customer is None:
-            customer, known_company = _customer_for(arrival, person, event.created_by)
-    channel = source.kind  # every source kind is a lead channel (intake.models.SourceKind)
+    contact = _contact_find(person, arrival, lock=True)
     referrer = None
     if arrival.referrer_customer_id:
         referrer = (
@@ -414,22 +415,64 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
     # owns it; everything else waits in the region's pool for routing.
     recorder = event.created_by
     owner = recorder if recorder is not None and recorder.is_active and recorder.role == Role.REP else None
-    lead = lead_create(
-        actor=event.created_by,
-        owner=owner,
-        customer=customer,
-        contact=contact,
-        source=channel,
-        title=arrival.company or arrival.contact_name or customer.name,
-        campaign=(arrival.campaign or source.default_campaign)[:120],
-        pipeline=source.pipeline,
-        created_at=event.received_at,  # a lead "arrives" when its payload did (C1.7 latency)
-        referred_by=referrer,
-    )
-    if known_company:  # a company created just now has no other leads to look alike
-        _merge_candidates_suggest(lead, contact, customer)
+    lead_fields = {
+        "owner": owner,
+        "source": source.kind,  # every source kind is a lead channel (intake.models.SourceKind)
+        "campaign": (arrival.campaign or source.default_campaign)[:120],
+        "pipeline": source.pipeline,
+        "created_at": event.received_at,  # a lead "arrives" when its payload did (C1.7 latency)
+        "referred_by": referrer,
+        "context": {"event": event.pk, "source_id": source.pk},
+    }
+    title = arrival.company or arrival.contact_name  # or, without either, the customer's name
+    lead: Lead | None = None
+    customer: Customer | None = None
+    if contact is None:
+        customer, new_customer = _company_for(arrival, person)
+        try:
+            lead = lead_arrive(
+                actor=recorder,
+                customer=customer,
+                new_customer=new_customer,
+                contact=None,
+                new_contact={
+                    "name": arrival.contact_name or "未具名",
+                    "title": arrival.job_title,
+                    "phone": person.phone,
+                    "wecom_external_id": arrival.wecom_external_id,
+                    "email": arrival.email,
+                },
+                title=title,
+                **lead_fields,
+            )
+        except ValidationError as exc:
+            # Someone else created this person a moment ago (nothing of ours was kept): resolve to them.
+            contact = _contact_find(person, arrival, lock=True)
+            if contact is None:
+                raise ProcessingError(_validation_reason(exc)) from exc
+    if lead is None:
+        # A known person: under the lock of their contact row, their open lead gets the touch, so
+        # that concurrent arrivals of one person cannot open two leads.
+        assert contact is not None
+        open_lead = _open_lead(contact)
+        if open_lead is not None:
+            return open_lead, False
+        customer = contact.customer
+        new_customer = None
+        if customer is None:
+            customer, new_customer = _company_for(arrival, person)
+        lead = lead_arrive(
+            actor=recorder,
+            customer=customer,
+            new_customer=new_customer,
+            contact=contact,
+            title=title,
+            **lead_fields,
+        )
+    if customer is not None:  # a company created just now has no other leads to look alike
+        _merge_candidates_suggest(lead, lead.contact, lead.customer)
     # C8: the new lead is routed in the transaction that stores it, with its trace.
-    lead_route(lead=lead, actor=event.created_by)
+    lead_route(lead=lead, actor=recorder)
     return lead, True
 
 
@@ -438,7 +481,7 @@ def _touch_notify(lead: Lead, event: InboundEvent) -> None:
     if lead.owner_id is None:
         return
     notification_send(
-        user=lead.owner,
+        user=User(pk=lead.owner_id),  # the owner's id is all a notification needs: no query for them
         kind="lead.touch",
         title=f"线索回流：{lead.title}",
         body=f"{lead.title} 通过「{event.source.name}」再次来访。",
