@@ -97,6 +97,9 @@ INSTALLED_APPS = [
     "salesloop.notify",
     "salesloop.intake",
     "salesloop.routing",
+    "salesloop.workspace",
+    "salesloop.engagement",
+    "salesloop.health",
     "salesloop.demo",
 ]
 

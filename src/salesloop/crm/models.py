@@ -71,6 +71,12 @@ class Customer(BaseModel):
         "accounts.Province", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     city = models.CharField(max_length=40, blank=True, default="")
+    custom_fields = models.JSONField(
+        default=dict, blank=True, help_text="values of the organisation's custom fields, by field name"
+    )
+    health_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="0-100, a projection kept by the health app (SPEC C3)"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -166,6 +172,11 @@ class Lead(BaseModel):
         blank=True,
         help_text="values of the organisation's custom fields, by field name (routing conditions read them)",
     )
+    health_score = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="0-100, a projection of the latest health score kept by the health app (SPEC C3)",
+    )
     referred_by = models.ForeignKey(
         Customer,
         null=True,
@@ -199,7 +210,47 @@ class Lead(BaseModel):
             models.Index(fields=["created_at"], name="lead_created_idx"),
             # Routing counts each candidate's open leads (capacity caps): only open rows are indexed.
             models.Index(fields=["owner"], condition=models.Q(status="open"), name="lead_open_owner_idx"),
+            # The red-flag filter (health below the threshold) and sorting by health.
+            models.Index(fields=["health_score", "-id"], name="lead_health_idx"),
         ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    import uuid
+
+    return f"attachments/{clock.now():%Y/%m}/{uuid.uuid4().hex}/{filename[-100:]}"
+
+
+class Attachment(models.Model):
+    """A file or a link attached to a lead, of a kind (e.g. `pain_points`, `deck_link`, `proposal`):
+    stage gates require kinds (SPEC C2.2), tracked documents share them (C3.4). Appended, never edited."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="attachments", db_index=False)
+    kind = models.SlugField(max_length=40)
+    title = models.CharField(max_length=200)
+    file = models.FileField(upload_to=attachment_path, max_length=300, blank=True, default="")
+    url = models.URLField(max_length=500, blank=True, default="")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    size = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    removed_at = models.DateTimeField(null=True, blank=True, help_text="withdrawn: no longer counts")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["lead", "kind"], name="attachment_lead_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(file="") | ~models.Q(url=""), name="attachment_file_or_url"
+            )
+        ]
+        verbose_name = _("Attachment")
+        verbose_name_plural = _("Attachments")
 
     def __str__(self) -> str:
         return self.title
