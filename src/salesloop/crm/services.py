@@ -64,13 +64,14 @@ def _clean_email(value: str | None) -> str:
     return email
 
 
-def _customer_new(
+def customer_build(
     *, name: str, industry: str = "", size: str = "", province: Province | None = None, city: str = ""
 ) -> Customer:
+    """A new customer checked and cleaned, not saved yet (intake saves a burst's in one statement)."""
     if size and size not in CompanySize.values:
         raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
     clean_name = _clean_text(name, "name", required=True)
-    return Customer.objects.create(
+    return Customer(
         name=clean_name,
         name_key=company_key(clean_name),
         industry=_clean_text(industry, "industry", max_length=40),
@@ -78,6 +79,12 @@ def _customer_new(
         province=province,
         city=_clean_text(city, "city", max_length=40),
     )
+
+
+def _customer_new(**fields: Any) -> Customer:
+    customer = customer_build(**fields)
+    customer.save(force_insert=True)
+    return customer
 
 
 @transaction.atomic
@@ -122,7 +129,7 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
     return customer
 
 
-def _contact_new(
+def contact_build(
     *,
     name: str,
     customer: Customer | None = None,
@@ -131,7 +138,8 @@ def _contact_new(
     wecom_external_id: str = "",
     email: str = "",
 ) -> Contact:
-    contact = Contact(
+    """A new contact checked and cleaned, not saved yet."""
+    return Contact(
         customer=customer,
         name=_clean_text(name, "name", required=True, max_length=80),
         title=_clean_text(title, "title", max_length=80),
@@ -139,6 +147,10 @@ def _contact_new(
         wecom_external_id=_clean_text(wecom_external_id, "wecom_external_id", max_length=64),
         email=_clean_email(email),
     )
+
+
+def _contact_new(**fields: Any) -> Contact:
+    contact = contact_build(**fields)
     _contact_save_unique(contact)
     return contact
 
@@ -220,6 +232,40 @@ def _check_owner(owner: User | None) -> None:
         raise ValidationError({"owner": "a lead is owned by an active rep or manager"})
 
 
+def lead_build(
+    *,
+    customer: Customer,
+    contact: Contact | None,
+    first_stage: Any,
+    created_at: dt.datetime,
+    title: str = "",
+    source: str = Channel.MANUAL,
+    campaign: str = "",
+    owner: User | None = None,
+    expected_amount: Any = "0",
+    referred_by: Customer | None = None,
+) -> Lead:
+    """A new lead entering `first_stage`, cleaned, not saved yet. Its region is the region of the
+    customer's province."""
+    province = customer.province
+    return Lead(
+        title=_clean_text(title, "title") or customer.name,
+        customer=customer,
+        contact=contact,
+        source=source,
+        campaign=_clean_text(campaign, "campaign", max_length=120),
+        owner=owner,
+        region_id=province.region_id if province else None,
+        pipeline_id=first_stage.pipeline_id,
+        stage=first_stage,
+        expected_amount=_clean_amount(expected_amount),
+        stage_entered_at=created_at,
+        assigned_at=created_at if owner else None,
+        created_at=created_at,
+        referred_by=referred_by,
+    )
+
+
 def _lead_new(
     *,
     actor: User | None,
@@ -247,23 +293,19 @@ def _lead_new(
     if first_stage is None:
         raise ValidationError({"pipeline": "the pipeline has no stages"})
     now = created_at or clock.now()
-    province = customer.province
-    lead = Lead.objects.create(
-        title=_clean_text(title, "title") or customer.name,
+    lead = lead_build(
         customer=customer,
         contact=contact,
+        first_stage=first_stage,
+        title=title,
         source=source,
-        campaign=_clean_text(campaign, "campaign", max_length=120),
+        campaign=campaign,
         owner=owner,
-        region_id=province.region_id if province else None,
-        pipeline_id=first_stage.pipeline_id,
-        stage=first_stage,
-        expected_amount=_clean_amount(expected_amount),
-        stage_entered_at=now,
-        assigned_at=now if owner else None,
+        expected_amount=expected_amount,
         created_at=now,
         referred_by=referred_by,
     )
+    lead.save(force_insert=True)
     stage_move_record(
         lead=lead,
         actor=actor,

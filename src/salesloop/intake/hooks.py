@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from salesloop.core import clock
+from salesloop.intake.burst import Delivery, deliveries_receive
+from salesloop.intake.coalesce import Coalescer
 from salesloop.intake.models import InboundEvent, Source, SourceKind
 from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive, first_row
 from salesloop.intake.signing import SignatureError, signature_verify
@@ -148,19 +150,22 @@ def receive_json_items(request: HttpRequest, source: Source, body: bytes) -> Htt
     if len(items) > 1000:
         return error(413, "at most 1000 items per request")
     id_key = _id_path(source)
-    outcomes = []
-    for item in items:
-        external_id = _external_id(item, id_key)
-        outcomes.append(
-            event_receive(
-                source=source,
-                body=json.dumps(item, ensure_ascii=False),
-                external_id=external_id,
-                headers=headers,
-                remote_addr=ip,
-            )
+    deliveries = [
+        Delivery(
+            source=source,
+            body=json.dumps(item, ensure_ascii=False),
+            external_id=_external_id(item, id_key),
+            headers=headers,
+            remote_addr=ip,
         )
-    return answer(outcomes, batch)
+        for item in items
+    ]
+    # Stored and processed together with whatever other threads of this process received at the
+    # same moment (group commit); answered once committed.
+    return answer(BURST.submit(deliveries), batch)
+
+
+BURST: Coalescer[Delivery, Outcome] = Coalescer(deliveries_receive)
 
 
 def _id_path(source: Source) -> str:

@@ -9,13 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, Max, Value, When
 
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
 from salesloop.crm.models import Lead, LeadStatus
+from salesloop.notify.models import Notification
 from salesloop.notify.services import notification_send
 from salesloop.routing import engine
 from salesloop.routing.models import (
@@ -470,17 +471,20 @@ def _winning_index(decision: engine.Decision) -> int:
     return next(i for i, rule in enumerate(decision.trace["rules"]) if rule["outcome"] == "winner")
 
 
-def _notify_winner(decision: engine.Decision, lead: Lead) -> None:
-    from salesloop.accounts.models import User
-
+def _winner_notification(decision: engine.Decision, lead: Lead) -> Notification:
+    """The (unsaved) message telling the winner of a new lead why it is theirs."""
     rule = decision.trace["rules"][_winning_index(decision)]
-    notification_send(
-        user=User(pk=decision.winner_id),
+    return Notification(
+        user_id=decision.winner_id,
         kind="lead.assigned",
-        title=f"新线索：{lead.title}",
+        title=f"新线索：{lead.title}"[:200],
         body=f"按规则「{rule['name']}」分配给你，点开线索可看“为什么分给我”。",
         link=f"/leads/{lead.pk}/",
     )
+
+
+def _notify_winner(decision: engine.Decision, lead: Lead) -> None:
+    _winner_notification(decision, lead).save()
 
 
 def _assignment_store(
@@ -589,11 +593,13 @@ def lead_reassign(*, actor: Any, lead: Lead, owner: Any, reason: str) -> Assignm
 
 
 @transaction.atomic
-def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
-    """Route a batch of new, unowned leads (an import chunk) with the same engine and the same
-    trace as one at a time, in a fixed number of queries: the rotations of every rule are locked
-    once, loads read once, decisions made in memory, then assignments inserted and owners set in
-    bulk. Returns how many leads got an owner."""
+def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool = False) -> int:
+    """Route a batch of new, unowned leads (an import chunk, a burst of webhooks) with the same
+    engine and the same trace as one at a time, in a fixed number of queries: the rotations of
+    every rule are locked once, loads read once, decisions made in memory, then assignments
+    inserted and owners set in bulk. Each winner hears once per batch, or (`tell_each`, for leads
+    that arrived one by one) once per lead as `lead_route` tells them. Returns how many leads got
+    an owner."""
     from salesloop.accounts.models import User
     from salesloop.routing.roster import open_lead_counts, received_today_counts
     from salesloop.routing.state import MemoryState
@@ -617,11 +623,16 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
     )
     from salesloop.routing.models import RoundRobinState
 
-    RoundRobinState.objects.bulk_create([RoundRobinState(key=key) for key in keys], ignore_conflicts=True)
-    rows = {
-        row.key: row
-        for row in RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
-    }
+    def rotations_locked() -> dict[str, RoundRobinState]:
+        query = RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
+        return {row.key: row for row in query}
+
+    rows = rotations_locked()
+    if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
+        RoundRobinState.objects.bulk_create(
+            [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
+        )
+        rows = rotations_locked()
     state = MemoryState(
         open_leads=open_lead_counts(roster.reps),
         received={
@@ -645,6 +656,7 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
     routed = set(Assignment.objects.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
     assignments: list[Assignment] = []
     winners: dict[int, list[int]] = {}
+    decided: list[tuple[engine.Decision, Lead]] = []
     tz = clock.org_tz()
     for lead in leads:
         if lead.pk in routed:
@@ -667,9 +679,18 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
         assignments.append(_assignment_of(lead.pk, decision, ruleset, arm, actor, now))
         if decision.winner_id is not None:
             winners.setdefault(decision.winner_id, []).append(lead.pk)
+            decided.append((decision, lead))
     Assignment.objects.bulk_create(assignments, batch_size=2000)
-    for winner_id, ids in winners.items():
-        Lead.objects.filter(pk__in=ids).update(owner_id=winner_id, assigned_at=now, updated_at=now)
+    if winners:
+        # One statement for the whole batch: each lead's owner picked by its id.
+        Lead.objects.filter(pk__in=[pk for ids in winners.values() for pk in ids]).update(
+            owner_id=Case(
+                *(When(pk__in=ids, then=Value(winner_id)) for winner_id, ids in winners.items()),
+                output_field=models.BigIntegerField(),
+            ),
+            assigned_at=now,
+            updated_at=now,
+        )
     for key, row in rows.items():
         rotation = state.rotations[key]
         row.counts, row.served = rotation.as_json()
@@ -677,6 +698,9 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None) -> int:
     RoundRobinState.objects.bulk_update(
         list(rows.values()), ["last_user_id", "counts", "served", "turns", "updated_at"]
     )
+    if tell_each:
+        Notification.objects.bulk_create([_winner_notification(d, lead) for d, lead in decided])
+        return len(decided)
     for winner_id, ids in winners.items():
         notification_send(
             user=User(pk=winner_id),

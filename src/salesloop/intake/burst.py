@@ -1,0 +1,465 @@
+"""Deliveries received together, decided together (SPEC C1.2–C1.5 at campaign-burst rates).
+
+A campaign burst sends hundreds of deliveries a second. Taken one at a time each costs a
+transaction and two dozen statements, and routing each new lead reads the roster and locks a
+rotation again. `deliveries_receive` applies the same rules as `event_receive` + `event_process`
+to a batch of deliveries in one transaction with a fixed number of statements:
+
+- a replay of a stored (source, channel id) answers with the stored outcome, creates nothing; the
+  same id twice in one batch is one event, answered twice;
+- every other delivery is stored raw, as an `InboundEvent`, in the transaction that acknowledges it;
+- a payload that cannot be read is kept as a failed event with the reason;
+- a person already known (phone, then WeCom id, then e-mail) with an open lead is a touch (回流) on
+  it, and its owner is told; a person named by an earlier delivery of the same batch too;
+- anyone else becomes a lead (with a new or existing customer and contact) entering the first
+  stage, audited by one `lead.arrive` entry, and every new lead of the batch is routed at once
+  with the same engine and trace as one at a time (`routing.services.leads_route_bulk`).
+
+Correctness does not depend on the batch: identities are unique in the database. Should another
+process store one of the batch's people or event ids first, the batch is rolled back and its
+deliveries go one by one through `event_receive`, which resolves the race as it always does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, OperationalError, connection, transaction
+
+from salesloop.accounts.models import Province, User
+from salesloop.core import clock, explanations
+from salesloop.core.audit import jsonable, snapshot
+from salesloop.core.models import AuditEntry
+from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
+from salesloop.crm.services import (
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    LEAD_FIELDS,
+    contact_build,
+    customer_build,
+    lead_build,
+)
+from salesloop.intake.models import EventStatus, InboundEvent, Source
+from salesloop.intake.services import (
+    Outcome,
+    Person,
+    ProcessingError,
+    _arrival,
+    _merge_candidates_suggest,
+    _person,
+    _validation_reason,
+    event_receive,
+    outcome_of,
+)
+from salesloop.notify.models import Notification
+from salesloop.pipeline.models import StageMove
+from salesloop.pipeline.selectors import pipeline_first_stage
+
+
+@dataclass
+class Delivery:
+    """One item a channel delivered: its raw body and what came with it."""
+
+    source: Source
+    body: str
+    external_id: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    remote_addr: str | None = None
+
+
+@dataclass
+class _Item:
+    """A delivery on its way through the batch."""
+
+    delivery: Delivery
+    event: InboundEvent
+    person: Person | None = None
+    arrival: Any = None
+    lead: Lead | None = None  # the lead it created or touched
+    is_new: bool = False
+    created: dict[str, Any] = field(default_factory=dict)  # for lead.arrive: what was created
+    customer_existed: bool = False
+    solo: bool = False  # taken the one-at-a-time way, after the batch
+
+
+def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
+    """Store and process deliveries together; one Outcome per delivery, in order."""
+    if not deliveries:
+        return []
+    try:
+        with transaction.atomic():
+            return _receive(deliveries)
+    except (IntegrityError, OperationalError):
+        # Another process stored one of these people or event ids between our reads and writes
+        # (or PostgreSQL broke a lock cycle): nothing of the batch was kept; one by one resolves it.
+        return [
+            event_receive(
+                source=d.source,
+                body=d.body,
+                external_id=d.external_id,
+                headers=d.headers,
+                remote_addr=d.remote_addr,
+            )
+            for d in deliveries
+        ]
+
+
+def _receive(deliveries: list[Delivery]) -> list[Outcome]:
+    now = clock.now()
+    outcomes: list[Outcome | None] = [None] * len(deliveries)
+    stored = _stored_events(deliveries)
+    first_of: dict[tuple[int, str], int] = {}  # (source, channel id) → index of its first delivery
+    repeats: list[tuple[int, int]] = []  # (index, index of the delivery it repeats)
+    items: list[tuple[int, _Item]] = []
+    for index, delivery in enumerate(deliveries):
+        key = (delivery.source.pk, delivery.external_id[:128])
+        if delivery.external_id:
+            if key in stored:
+                outcomes[index] = outcome_of(stored[key])
+                continue
+            if key in first_of:
+                repeats.append((index, first_of[key]))
+                continue
+            first_of[key] = index
+        event = InboundEvent(
+            source=delivery.source,
+            external_id=delivery.external_id[:128],
+            body=delivery.body,
+            headers=delivery.headers,
+            remote_addr=delivery.remote_addr,
+            received_at=now,
+            attempts=1,
+            processed_at=now,
+        )
+        items.append((index, _read(_Item(delivery=delivery, event=event))))
+
+    readable = [item for _, item in items if item.person is not None]
+    _decide_and_write(readable, now)
+    InboundEvent.objects.bulk_create([item.event for _, item in items if not item.solo])
+    _audit_arrivals([item for item in readable if item.is_new])
+    _tell_owners([item for item in readable if not item.is_new and item.lead is not None])
+
+    for index, item in items:
+        if item.solo:
+            d = item.delivery
+            outcomes[index] = event_receive(
+                source=d.source,
+                body=d.body,
+                external_id=d.external_id,
+                headers=d.headers,
+                remote_addr=d.remote_addr,
+            )
+        else:
+            outcomes[index] = outcome_of(item.event)
+    for index, first in repeats:
+        outcomes[index] = outcomes[first]
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _stored_events(deliveries: list[Delivery]) -> dict[tuple[int, str], InboundEvent]:
+    ids_by_source: dict[int, set[str]] = {}
+    for d in deliveries:
+        if d.external_id:
+            ids_by_source.setdefault(d.source.pk, set()).add(d.external_id[:128])
+    stored: dict[tuple[int, str], InboundEvent] = {}
+    for source_id, ids in ids_by_source.items():
+        # `exclude(external_id="")` repeats the partial unique index's condition so SQLite uses it.
+        for event in InboundEvent.objects.exclude(external_id="").filter(
+            source_id=source_id, external_id__in=ids
+        ):
+            stored[(source_id, event.external_id)] = event
+    return stored
+
+
+def _read(item: _Item) -> _Item:
+    """Map and normalise the payload; a payload that cannot be read is a failed event with why."""
+    event = item.event
+    try:
+        item.arrival = _arrival(event)
+        event.normalised = item.arrival.as_json()
+        event.campaign = (item.arrival.campaign or item.delivery.source.default_campaign)[:120]
+        if item.arrival.referrer_customer_id:
+            item.solo = True  # a referral names its referrer: the one-at-a-time path checks it
+            return item
+        item.person = _person(item.delivery.source, item.arrival)
+    except ProcessingError as exc:
+        event.status, event.error = EventStatus.FAILED, str(exc)
+    except ValidationError as exc:
+        event.status, event.error = EventStatus.FAILED, _validation_reason(exc)
+    return item
+
+
+def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
+    """Identity for the whole batch in three reads, then customers, contacts, leads and their first
+    moves in one insert each, then routing."""
+    if not items:
+        return
+    known = _contacts_known(items)
+    open_leads = _open_leads(list({c.pk for c in known.values()}))
+    customers = _customers_by_key(items)
+    provinces = _Provinces()
+    first_stages: dict[int | None, Any] = {}
+
+    new_people: dict[tuple[str, str], _Item] = {}  # identity key → the batch item that created them
+    for item in items:
+        person, arrival = item.person, item.arrival
+        assert person is not None
+        contact = _known_person(person, arrival, known)
+        earlier = _earlier_person(person, arrival, new_people)
+        if contact is None and earlier is not None:
+            item.lead, item.is_new = earlier.lead, False
+        elif contact is not None and contact.pk in open_leads:
+            item.lead, item.is_new = open_leads[contact.pk], False
+        else:
+            _lead_plan(item, contact, customers, provinces, first_stages, now)
+            if contact is not None:
+                open_leads[contact.pk] = item.lead  # type: ignore[assignment]
+            for key in _identity_keys(person, arrival):
+                new_people.setdefault(key, item)
+        event = item.event
+        event.status = EventStatus.CREATED if item.is_new else EventStatus.TOUCH
+        event.error = ""
+
+    new = [item for item in items if item.is_new]
+    new_customers = [item.lead.customer for item in new if "customer" in item.created]  # type: ignore[union-attr]
+    Customer.objects.bulk_create(new_customers)
+    new_contacts = [item.lead.contact for item in new if "contact" in item.created]  # type: ignore[union-attr]
+    for contact in new_contacts:
+        # Assigning the saved object again takes its new id and keeps it cached (setting the id
+        # alone would forget the object, and reading it later would cost a query per delivery).
+        contact.customer = contact.customer
+    Contact.objects.bulk_create(new_contacts)
+    leads = [item.lead for item in new]
+    for lead in leads:
+        lead.customer, lead.contact = lead.customer, lead.contact  # type: ignore[union-attr]
+    Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
+    StageMove.objects.bulk_create([_first_move(lead) for lead in leads])  # type: ignore[arg-type]
+    for item in items:
+        item.event.lead = item.lead
+    for item in new:
+        if item.customer_existed:  # a company we knew may hold a look-alike lead (C1.5)
+            _merge_candidates_suggest(item.lead, item.lead.contact, item.lead.customer)  # type: ignore[union-attr,arg-type]
+    if leads:
+        from salesloop.routing.services import leads_route_bulk
+
+        leads_route_bulk(lead_ids=[lead.pk for lead in leads], tell_each=True)  # type: ignore[union-attr]
+
+
+def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:
+    keys = []
+    if person.phone:
+        keys.append(("phone", person.phone))
+    if arrival.wecom_external_id:
+        keys.append(("wecom", arrival.wecom_external_id))
+    if arrival.email:
+        keys.append(("email", arrival.email.strip().lower()))
+    return keys
+
+
+def _contacts_known(items: list[_Item]) -> dict[tuple[str, str], Contact]:
+    """Known people by identity key; of several sharing an e-mail, the lowest id. On PostgreSQL
+    their rows are locked (in id order), so a concurrent batch decides their open lead after us."""
+    wanted: dict[str, set[str]] = {"phone": set(), "wecom": set(), "email": set()}
+    for item in items:
+        for kind, value in _identity_keys(item.person, item.arrival):  # type: ignore[arg-type]
+            wanted[kind].add(value)
+    columns = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
+    known: dict[tuple[str, str], Contact] = {}
+    for kind, values in wanted.items():
+        if not values:
+            continue
+        column = columns[kind]
+        query = Contact.objects.filter(**{f"{column}__in": values}).order_by("id")
+        if kind != "email":
+            query = query.exclude(**{column: ""})  # the partial unique index's condition, for SQLite
+        if connection.features.has_select_for_update:
+            query = query.select_for_update()
+        for contact in query:
+            known.setdefault((kind, getattr(contact, column)), contact)
+    return known
+
+
+def _known_person(person: Person, arrival: Any, known: dict[tuple[str, str], Contact]) -> Contact | None:
+    """As `_contact_find`: by phone, then WeCom id, then e-mail."""
+    for key in _identity_keys(person, arrival):
+        if key in known:
+            return known[key]
+    return None
+
+
+def _earlier_person(person: Person, arrival: Any, new_people: dict[tuple[str, str], _Item]) -> _Item | None:
+    for key in _identity_keys(person, arrival):
+        if key in new_people:
+            return new_people[key]
+    return None
+
+
+def _open_leads(contact_ids: list[int]) -> dict[int, Lead]:
+    """Each contact's open lead, the oldest if there are several (as `_open_lead`)."""
+    if not contact_ids:
+        return {}
+    leads: dict[int, Lead] = {}
+    for lead in Lead.objects.filter(
+        contact_id__in=contact_ids, status=LeadStatus.OPEN, merged_into__isnull=True
+    ).order_by("id"):
+        leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
+    return leads
+
+
+def _customers_by_key(items: list[_Item]) -> dict[str, Customer]:
+    keys = {company_key(item.arrival.company) for item in items if item.arrival.company}
+    keys.discard("")
+    found: dict[str, Customer] = {}
+    if keys:
+        for customer in Customer.objects.filter(name_key__in=keys).order_by("id"):
+            found.setdefault(customer.name_key, customer)
+    return found
+
+
+def _lead_plan(
+    item: _Item,
+    contact: Contact | None,
+    customers: dict[str, Customer],
+    provinces: _Provinces,
+    first_stages: dict[int | None, Any],
+    now: dt.datetime,
+) -> None:
+    """A new lead for the item (unsaved), with a new customer and contact where needed — built and
+    checked by the same functions as one at a time."""
+    source, arrival, person = item.delivery.source, item.arrival, item.person
+    assert person is not None
+    customer = contact.customer if contact is not None else None
+    item.customer_existed = customer is not None
+    if customer is None:
+        name = arrival.company or f"{arrival.contact_name or '未具名客户'}（个人）"
+        key = company_key(name)
+        customer = customers.get(key) if arrival.company and key else None
+        if customer is not None:
+            item.customer_existed = True
+            customer.province = provinces.get(customer.province_id)
+        else:
+            customer = customer_build(
+                name=name,
+                industry=arrival.industry[:40],
+                province=provinces.get(person.province_code) if person.province_code else None,
+                city=person.city[:40],
+            )
+            item.created["customer"] = customer
+            if arrival.company and key:
+                customers[key] = customer  # a later delivery of the batch names the same company
+    if contact is None:
+        contact = contact_build(
+            customer=customer,
+            name=arrival.contact_name or "未具名",
+            title=arrival.job_title,
+            wecom_external_id=arrival.wecom_external_id,
+            email=arrival.email,
+        )
+        contact.phone = person.phone  # E.164 already: `_person` parsed and checked it
+        item.created["contact"] = contact
+    pipeline_id = source.pipeline_id
+    if pipeline_id not in first_stages:
+        first_stages[pipeline_id] = pipeline_first_stage(source.pipeline)
+    first_stage = first_stages[pipeline_id]
+    if first_stage is None:
+        raise ValidationError({"pipeline": "the pipeline has no stages"})
+    item.lead = lead_build(
+        customer=customer,
+        contact=contact,
+        first_stage=first_stage,
+        title=arrival.company or arrival.contact_name,
+        source=source.kind,
+        campaign=(arrival.campaign or source.default_campaign)[:120],
+        created_at=item.event.received_at,
+    )
+    item.is_new = True
+
+
+class _Provinces:
+    """Province code → a Province carrying its region id (all a new lead's region needs), read in
+    one query of plain rows, instances made only for the provinces the batch names."""
+
+    def __init__(self) -> None:
+        self._regions = dict(Province.objects.values_list("code", "region_id"))
+        self._made: dict[str, Province] = {}
+
+    def get(self, code: str | None) -> Province | None:
+        if code is None or code not in self._regions:
+            return None
+        if code not in self._made:
+            self._made[code] = Province(code=code, region_id=self._regions[code])
+        return self._made[code]
+
+
+def _first_move(lead: Lead) -> StageMove:
+    """As `pipeline.services.stage_move_record` writes a new lead's entry into its first stage."""
+    return StageMove(
+        lead=lead,
+        from_stage=None,
+        to_stage=lead.stage,
+        from_status="",
+        to_status=lead.status,
+        at=lead.created_at,
+        explanation=explanations.build(
+            "stage_move",
+            from_stage=None,
+            to_stage=lead.stage.code,
+            direction="enter",
+            skipped_stages=[],
+            dwell_seconds=None,
+            from_status="",
+            to_status=lead.status,
+            reason="",
+        ),
+    )
+
+
+def _audit_arrivals(items: list[_Item]) -> None:
+    """One `lead.arrive` entry per new lead, as `crm.services.lead_arrive` writes it."""
+    entries = []
+    for item in items:
+        lead = item.lead
+        assert lead is not None
+        created: dict[str, Any] = {}
+        if "customer" in item.created:
+            created["customer"] = {"id": lead.customer.pk, **snapshot(lead.customer, CUSTOMER_FIELDS)}
+        if "contact" in item.created:
+            created["contact"] = {"id": lead.contact.pk, **snapshot(lead.contact, CONTACT_FIELDS)}  # type: ignore[union-attr,arg-type]
+        via = {"event": item.event.pk, "source_id": item.delivery.source.pk}
+        entries.append(
+            AuditEntry(
+                actor=None,
+                action="lead.arrive",
+                target_type=Lead._meta.label_lower,
+                target_id=str(lead.pk),
+                after=jsonable({**snapshot(lead, LEAD_FIELDS), "created": created, "via": via}),
+            )
+        )
+    AuditEntry.objects.bulk_create(entries)
+
+
+def _tell_owners(items: list[_Item]) -> None:
+    """回流: each touched lead's owner hears once per delivery, as `_touch_notify` tells them. Leads
+    created by this batch got their owner from routing just now: read it back."""
+    fresh = [item.lead.pk for item in items if item.lead is not None and item.lead.owner_id is None]
+    owners = dict(Lead.objects.filter(pk__in=fresh).values_list("pk", "owner_id")) if fresh else {}
+    notifications = []
+    for item in items:
+        lead = item.lead
+        assert lead is not None
+        owner_id = lead.owner_id or owners.get(lead.pk)
+        if owner_id is None:
+            continue
+        notifications.append(
+            Notification(
+                user=User(pk=owner_id),
+                kind="lead.touch",
+                title=f"线索回流：{lead.title}"[:200],
+                body=f"{lead.title} 通过「{item.delivery.source.name}」再次来访。",
+                link=f"/leads/{lead.pk}/",
+            )
+        )
+    Notification.objects.bulk_create(notifications)

@@ -1,0 +1,94 @@
+"""Group commit for deliveries arriving at once (the way databases batch their log writes).
+
+Each web thread that receives a delivery joins a queue. If no thread is working the queue, it
+becomes the leader: it takes everything queued, stores and processes it as one batch
+(`burst.deliveries_receive`), hands every waiting thread its own outcome, and passes the lead to
+the first thread that queued meanwhile. At a trickle a batch is one delivery and nobody waits; in
+a burst, deliveries that arrive while a batch is being written go together in the next one, so
+the fixed cost of a transaction and of routing is shared by all of them.
+
+Every thread still answers its own request only after its delivery is committed, so the
+acknowledgement means what it meant one at a time. The queue lives in one process and holds
+nothing between batches: many processes each batch their own, and the database's unique
+identities settle what they race for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+MAX_BATCH = 200  # deliveries per batch: a few hundred keep one transaction short (tens of ms)
+
+
+class _Waiter(Generic[Item, Result]):
+    __slots__ = ("error", "items", "lead", "results", "woken")
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.results: list[Result] | None = None
+        self.error: BaseException | None = None
+        self.lead = False
+        self.woken = threading.Event()
+
+
+class Coalescer(Generic[Item, Result]):
+    def __init__(self, process: Callable[[list[Item]], list[Result]], max_batch: int = MAX_BATCH) -> None:
+        self._process = process
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Waiter[Item, Result]] = []
+        self._busy = False
+
+    def submit(self, items: list[Item]) -> list[Result]:
+        """Process `items` (in a batch with whatever else is queued) and return their results."""
+        waiter: _Waiter[Item, Result] = _Waiter(items)
+        with self._lock:
+            self._queue.append(waiter)
+            leading = not self._busy
+            self._busy = True
+        if not leading:
+            waiter.woken.wait()
+            if not waiter.lead:
+                return self._result(waiter)
+        self._lead()
+        return self._result(waiter)
+
+    @staticmethod
+    def _result(waiter: _Waiter[Item, Result]) -> list[Result]:
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.results is not None
+        return waiter.results
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, size = [], 0
+            while self._queue and (not batch or size + len(self._queue[0].items) <= self._max_batch):
+                waiter = self._queue.pop(0)
+                batch.append(waiter)
+                size += len(waiter.items)
+        try:
+            results = self._process([item for waiter in batch for item in waiter.items])
+            start = 0
+            for waiter in batch:
+                waiter.results = results[start : start + len(waiter.items)]
+                start += len(waiter.items)
+        except BaseException as exc:  # every waiter of the batch answers with the failure
+            for waiter in batch:
+                waiter.error = exc
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._busy = False
+                else:
+                    successor.lead = True
+            for waiter in batch:
+                waiter.woken.set()
+            if successor is not None:
+                successor.woken.set()

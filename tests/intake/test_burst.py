@@ -1,0 +1,227 @@
+"""Deliveries received together are decided exactly as one at a time (intake.burst), and the group
+commit hands every thread its own answer (intake.coalesce)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connections
+
+from salesloop.core.models import AuditEntry
+from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
+from salesloop.intake.burst import Delivery, deliveries_receive
+from salesloop.intake.coalesce import Coalescer
+from salesloop.intake.models import EventStatus, InboundEvent
+from salesloop.intake.services import event_receive, source_create
+from salesloop.notify.models import Notification
+from salesloop.routing.models import Assignment
+from tests.factories import contact_make, customer_make, lead_make
+from tests.routing.conftest import definition, in_force, rule
+
+
+def _item(n: str, phone: str, company: str = "", **extra) -> dict:
+    return {"id": n, "name": f"客户{n}", "phone": phone, "company": company, **extra}
+
+
+def _deliveries(source, items: list[dict]) -> list[Delivery]:
+    return [
+        Delivery(
+            source=source, body=json.dumps(item, ensure_ascii=False), external_id=str(item.get("id", ""))
+        )
+        for item in items
+    ]
+
+
+def _lead_of(owner, phone: str) -> Lead:
+    customer = customer_make()
+    return lead_make(owner=owner, customer=customer, contact=contact_make(customer=customer, phone=phone))
+
+
+def _one_by_one(deliveries: list[Delivery]):
+    return [event_receive(source=d.source, body=d.body, external_id=d.external_id) for d in deliveries]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("receive", [deliveries_receive, _one_by_one], ids=["together", "one_by_one"])
+def test_a_batch_is_decided_as_one_delivery_at_a_time(org, receive):
+    # given: a rule set in force (round-robin over 华东's reps), a person with an open lead owned
+    # by alice, a person whose only lead was lost, a known company, and an event already stored
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="burst", secret="x" * 20)
+    open_lead = _lead_of(org.alice, "+8613700000001")
+    lost = _lead_of(org.bob, "+8613700000002")
+    Lead.objects.filter(pk=lost.pk).update(status=LeadStatus.LOST)
+    known_company = Customer.objects.create(
+        name="杭州星河新能源科技有限公司", name_key=company_key("杭州星河新能源科技有限公司")
+    )
+    stored = event_receive(source=source, body=json.dumps(_item("old", "13700000009")), external_id="old")
+    leads_before = Lead.objects.count()
+
+    items = [
+        _item("a", "13700000001"),  # known, open lead → touch, alice is told
+        _item("b", "13700000002"),  # known, lead lost → a new lead on the same contact
+        _item("c", "+86 137-0000-0003", "杭州星河新能源科技（有限公司）"),  # new person, known company
+        _item("d", "13700000004", "新公司甲"),  # new person
+        _item("e", "0086 137 0000 0004", "新公司甲"),  # the same person again in the batch → touch
+        _item("d", "13700000004", "新公司甲"),  # the same delivery id twice → one event
+        _item("old", "13700000009"),  # a replay of a stored delivery → its stored answer
+        _item("f", "12345"),  # an invalid phone → failed, with the reason
+        {"id": "g", "name": "无号码"},  # nothing to know the person by → failed
+        _item("h", "13700000002"),  # the person of "b" again → a touch on b's new lead
+    ]
+
+    # when
+    outcomes = receive(_deliveries(source, items))
+
+    # then: the same answers whichever way they were received
+    statuses = [o.status for o in outcomes]
+    assert statuses == [
+        "touch",
+        "created",
+        "created",
+        "created",
+        "touch",
+        "created",
+        "created",
+        "failed",
+        "failed",
+        "touch",
+    ]
+    assert outcomes[0].lead_id == open_lead.pk
+    assert outcomes[4].lead_id == outcomes[3].lead_id == outcomes[5].lead_id
+    assert outcomes[5].event_id == outcomes[3].event_id
+    assert outcomes[6] == stored
+    assert outcomes[9].lead_id == outcomes[1].lead_id
+    assert "phone" in outcomes[7].error
+    assert "no phone" in outcomes[8].error
+    b_lead = Lead.objects.get(pk=outcomes[1].lead_id)
+    assert b_lead.contact_id == lost.contact_id and b_lead.customer_id == lost.customer_id
+    c_lead = Lead.objects.get(pk=outcomes[2].lead_id)
+    assert c_lead.customer_id == known_company.pk
+    assert Lead.objects.count() == leads_before + 3
+    assert Contact.objects.filter(phone="+8613700000004").count() == 1
+    # nothing stored twice: 9 deliveries with 8 distinct new ids, one of them a replay
+    assert InboundEvent.objects.count() == 1 + 8
+    assert InboundEvent.objects.filter(status=EventStatus.FAILED).count() == 2
+    # audited once per new lead, naming what was created and the event it came by
+    arrivals = AuditEntry.objects.filter(action="lead.arrive").order_by("id")
+    assert arrivals.count() == 3 + 1  # and the stored event's
+    d_entry = arrivals.get(target_id=str(outcomes[3].lead_id))
+    assert set(d_entry.after["created"]) == {"customer", "contact"}
+    assert d_entry.after["via"]["event"] == outcomes[3].event_id
+    assert arrivals.get(target_id=str(outcomes[1].lead_id)).after["created"] == {}
+    # every new lead routed with its trace; each owner told once per new lead and once per touch
+    new_ids = {outcomes[i].lead_id for i in (1, 2, 3)}
+    assert set(Assignment.objects.filter(lead_id__in=new_ids).values_list("lead_id", flat=True)) == new_ids
+    owners = dict(Lead.objects.filter(pk__in=new_ids).values_list("pk", "owner_id"))
+    assert set(owners.values()) <= {org.alice.pk, org.bob.pk} and None not in owners.values()
+    assigned = Counter(Notification.objects.filter(kind="lead.assigned").values_list("link", flat=True))
+    assert all(assigned[f"/leads/{pk}/"] == 1 for pk in new_ids)
+    touches = Notification.objects.filter(kind="lead.touch")
+    assert Counter(touches.values_list("user_id", flat=True)) == Counter(
+        [org.alice.pk, owners[outcomes[3].lead_id], owners[outcomes[1].lead_id]]
+    )
+
+
+@pytest.mark.django_db
+def test_a_replayed_batch_answers_the_same_and_creates_nothing(org):
+    source = source_create(actor=None, kind="api", name="replays", secret="x" * 20)
+    batch = _deliveries(source, [_item(str(n), f"1370000010{n}") for n in range(5)])
+    first = deliveries_receive(batch)
+    counts = (Lead.objects.count(), InboundEvent.objects.count(), AuditEntry.objects.count())
+    again = deliveries_receive(batch)
+    assert again == first
+    assert (Lead.objects.count(), InboundEvent.objects.count(), AuditEntry.objects.count()) == counts
+
+
+def test_the_group_commit_batches_what_queues_while_a_batch_is_written():
+    # given: a batch that is held while more work queues behind it
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def process(items: list[int]) -> list[int]:
+        batches.append(list(items))
+        if len(batches) == 1:
+            release.wait(5)
+        return [item * 10 for item in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(process)
+    answers: dict[int, list[int]] = {}
+
+    def submit(items: list[int]) -> None:
+        answers[items[0]] = coalescer.submit(items)
+
+    leader = threading.Thread(target=submit, args=([1],))
+    leader.start()
+    while not batches:
+        threading.Event().wait(0.01)
+    followers = [threading.Thread(target=submit, args=([n, n + 1],)) for n in (2, 4, 6)]
+    for thread in followers:
+        thread.start()
+    while len(coalescer._queue) < 3:
+        threading.Event().wait(0.01)
+
+    # when: the first batch finishes
+    release.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+
+    # then: the three that queued went together, and each thread got its own answers
+    assert batches[0] == [1]
+    assert sorted(batches[1]) == [2, 3, 4, 5, 6, 7]
+    assert answers == {1: [10], 2: [20, 30], 4: [40, 50], 6: [60, 70]}
+
+
+def test_a_failed_batch_fails_each_of_its_threads_and_the_next_batch_goes_on():
+    calls = 0
+
+    def process(items: list[str]) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if "bad" in items:
+            raise RuntimeError("the database went away")
+        return items
+
+    coalescer: Coalescer[str, str] = Coalescer(process)
+    with pytest.raises(RuntimeError, match="went away"):
+        coalescer.submit(["bad"])
+    assert coalescer.submit(["good"]) == ["good"]
+    assert calls == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_batches_racing_for_one_person_make_one_lead(org):
+    # given: two web processes' worth of batches (one coalescer each) receiving the same person
+    source = source_create(actor=None, kind="api", name="race", secret="x" * 20)
+    barrier = threading.Barrier(4)
+    statuses: list[str] = []
+    errors: list[BaseException] = []
+    coalescers = [Coalescer(deliveries_receive), Coalescer(deliveries_receive)]
+
+    def deliver(n: int) -> None:
+        try:
+            barrier.wait()
+            batch = _deliveries(
+                source, [_item(f"r{n}", "13700000777", "赛跑公司"), _item(f"s{n}", f"1370000088{n}")]
+            )
+            statuses.extend(o.status for o in coalescers[n % 2].submit(batch))
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then: one lead for the shared person, touches for the rest, nothing lost
+    assert not errors, errors
+    assert Counter(statuses) == Counter({"created": 5, "touch": 3})
+    assert Contact.objects.filter(phone="+8613700000777").count() == 1
+    assert InboundEvent.objects.count() == 8
+    assert Lead.objects.count() == 5
