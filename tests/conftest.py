@@ -90,3 +90,17 @@ def api_as(client):
         return ApiClient(client, token)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def live_server(request, django_db_setup):
+    """pytest-django's live server, started only after the test database exists. Started first (a
+    browser test run alone), it would find SQLite's in-memory default and share the test's one
+    connection across its request threads — which crashes once a page loads panels in parallel.
+    After setup the database is the test file, and each request thread opens its own connection."""
+    from pytest_django.live_server_helper import LiveServer
+
+    address = request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+    server = LiveServer(address or "localhost")
+    yield server
+    server.stop()
