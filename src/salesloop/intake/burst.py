@@ -236,7 +236,7 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
     for lead in leads:
         lead.customer, lead.contact = lead.customer, lead.contact  # type: ignore[union-attr]
     Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
-    StageMove.objects.bulk_create([_first_move(lead) for lead in leads])  # type: ignore[arg-type]
+    StageMove.objects.bulk_create(_first_moves(leads))  # type: ignore[arg-type]
     for item in items:
         item.event.lead = item.lead
     for item in new:
@@ -394,27 +394,36 @@ class _Provinces:
         return self._made[code]
 
 
-def _first_move(lead: Lead) -> StageMove:
-    """As `pipeline.services.stage_move_record` writes a new lead's entry into its first stage."""
-    return StageMove(
-        lead=lead,
-        from_stage=None,
-        to_stage=lead.stage,
-        from_status="",
-        to_status=lead.status,
-        at=lead.created_at,
-        explanation=explanations.build(
-            "stage_move",
-            from_stage=None,
-            to_stage=lead.stage.code,
-            direction="enter",
-            skipped_stages=[],
-            dwell_seconds=None,
-            from_status="",
-            to_status=lead.status,
-            reason="",
-        ),
-    )
+def _first_moves(leads: list[Lead]) -> list[StageMove]:
+    """As `pipeline.services.stage_move_record` writes a new lead's entry into its first stage; the
+    explanation is the same for every lead entering a stage, so it is built once per stage."""
+    entering: dict[int, dict[str, Any]] = {}
+    moves = []
+    for lead in leads:
+        if lead.stage_id not in entering:
+            entering[lead.stage_id] = explanations.build(  # type: ignore[index]
+                "stage_move",
+                from_stage=None,
+                to_stage=lead.stage.code,
+                direction="enter",
+                skipped_stages=[],
+                dwell_seconds=None,
+                from_status="",
+                to_status=lead.status,
+                reason="",
+            )
+        moves.append(
+            StageMove(
+                lead=lead,
+                from_stage=None,
+                to_stage=lead.stage,
+                from_status="",
+                to_status=lead.status,
+                at=lead.created_at,
+                explanation=entering[lead.stage_id],  # type: ignore[index]
+            )
+        )
+    return moves
 
 
 def _audit_arrivals(items: list[_Item]) -> None:
