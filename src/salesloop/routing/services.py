@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
-from django.db.models import Case, Max, Value, When
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
@@ -592,6 +592,48 @@ def lead_reassign(*, actor: Any, lead: Lead, owner: Any, reason: str) -> Assignm
 # ---- routing many leads at once (imports) -----------------------------------------------------
 
 
+OWNER_UPDATE_ROWS = 5000  # 3 parameters a lead: well under SQLite's and PostgreSQL's limits
+
+
+def _owners_set(winners: dict[int, list[int]], at: dt.datetime) -> None:
+    """Every routed lead's owner, a few thousand leads per statement (`CASE id WHEN … THEN owner`),
+    written out: the ORM's Case/When costs more to build than the update costs to run."""
+    pairs = [(lead_id, owner_id) for owner_id, ids in winners.items() for lead_id in ids]
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        for start in range(0, len(pairs), OWNER_UPDATE_ROWS):
+            part = pairs[start : start + OWNER_UPDATE_ROWS]
+            cases = " ".join("WHEN %s THEN %s" for _ in part)
+            marks = ", ".join("%s" for _ in part)
+            cursor.execute(
+                f"UPDATE {table} SET owner_id = CASE id {cases} END,"  # noqa: S608 -- our table, values bound
+                f" assigned_at = %s, updated_at = %s WHERE id IN ({marks})",
+                [*(value for pair in part for value in pair), stamp, stamp, *(lead for lead, _ in part)],
+            )
+
+
+def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
+    """The rotations a batch moved on, one row each (a batch touches a handful of rules)."""
+    for key, row in rows.items():
+        rotation = state.rotations[key]
+        counts, served = rotation.as_json()
+        if (row.last_user_id, row.turns, row.counts, row.served) == (
+            rotation.last_user_id,
+            rotation.turns,
+            counts,
+            served,
+        ):
+            continue  # a rule no lead of the batch reached
+        type(row).objects.filter(pk=row.pk).update(
+            last_user_id=rotation.last_user_id,
+            counts=counts,
+            served=served,
+            turns=rotation.turns,
+            updated_at=at,
+        )
+
+
 @transaction.atomic
 def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool = False) -> int:
     """Route a batch of new, unowned leads (an import chunk, a burst of webhooks) with the same
@@ -681,23 +723,8 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool 
             winners.setdefault(decision.winner_id, []).append(lead.pk)
             decided.append((decision, lead))
     Assignment.objects.bulk_create(assignments, batch_size=2000)
-    if winners:
-        # One statement for the whole batch: each lead's owner picked by its id.
-        Lead.objects.filter(pk__in=[pk for ids in winners.values() for pk in ids]).update(
-            owner_id=Case(
-                *(When(pk__in=ids, then=Value(winner_id)) for winner_id, ids in winners.items()),
-                output_field=models.BigIntegerField(),
-            ),
-            assigned_at=now,
-            updated_at=now,
-        )
-    for key, row in rows.items():
-        rotation = state.rotations[key]
-        row.counts, row.served = rotation.as_json()
-        row.last_user_id, row.turns, row.updated_at = rotation.last_user_id, rotation.turns, now
-    RoundRobinState.objects.bulk_update(
-        list(rows.values()), ["last_user_id", "counts", "served", "turns", "updated_at"]
-    )
+    _owners_set(winners, now)
+    _rotations_save(rows, state, now)
     if tell_each:
         Notification.objects.bulk_create([_winner_notification(d, lead) for d, lead in decided])
         return len(decided)
