@@ -13,20 +13,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 def default_workers() -> int:
-    """2 × cores + 1 web processes on PostgreSQL. On SQLite one process with more threads: SQLite
-    has one writer at a time, and writers of one process take turns on a lock (core/sqlite) where
-    writers of many processes would sleep in SQLite's busy handler."""
+    """One web process per core on PostgreSQL. On SQLite one process: SQLite has one writer at a
+    time, and writers of one process take turns on a lock (core/sqlite) where writers of many
+    processes would sleep in SQLite's busy handler."""
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite"):
         return 1
-    return 2 * (os.cpu_count() or 1) + 1
+    return os.cpu_count() or 1
 
 
 def default_threads() -> int:
+    """Many threads per process: webhook deliveries that arrive together are written together by
+    one of them (intake/coalesce.py), so a process's threads are the size of its bursts' batches.
+    Threads mostly wait (for the database, for their batch); Python's lock lets one run at a time."""
     from django.conf import settings
 
-    return 16 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite") else 4
+    return 32 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite") else 16
 
 
 class Command(BaseCommand):
@@ -38,7 +41,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=int(os.environ.get("SALESLOOP_WEB_WORKERS", 0) or 0),
-            help="web worker processes (default 2 x cores + 1)",
+            help="web worker processes (default: one per core; one on SQLite)",
         )
         parser.add_argument(
             "--threads", type=int, default=0, help="threads per web worker (default 4; 16 on SQLite)"
