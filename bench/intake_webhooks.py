@@ -508,7 +508,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         f"{'db':<11}{'requests':>9}{'clients':>8}{'leads/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'losses':>7}{'dup made':>9}{'routed':>7}{'healthz/s':>10}{'ratio':>7}"
         f"{'app cpu ms':>11}{'db cpu ms':>10}{'2-core ceiling/s':>17}"
-        f"{'at 300/s: done/s':>17}{'p50':>6}{'p99':>7}"
+        f"{'at 300/s: done/s':>17}{'p50':>9}{'p99':>9}"
         "  target ≥300/s, p99 ≤100 ms, 0 lost"
     )
     lines = [header]
@@ -529,7 +529,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['losses']:>7}{r['duplicates_made']:>9}{r['routed']:>7}{r['healthz_per_s']:>10}"
             f"{r['ratio_vs_healthz']:>7}{r['app_cpu_ms']:>11}{r['db_cpu_ms']:>10}"
             f"{r['ceiling_2_cores_per_s'] or '-':>17}"
-            f"{paced['per_s']:>17}{paced['p50_ms']:>6}{paced['p99_ms']:>7}"
+            f"{paced['per_s']:>17}{paced['p50_ms']:>9}{paced['p99_ms']:>9}"
             f"  {'PASS' if ok else 'MISS'}"
         )
     return "\n".join(lines)

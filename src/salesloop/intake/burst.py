@@ -58,6 +58,8 @@ from salesloop.notify.models import Notification
 from salesloop.pipeline.models import StageMove
 from salesloop.pipeline.selectors import pipeline_first_stage
 
+BATCH_ATTEMPTS = 3
+
 
 @dataclass
 class Delivery:
@@ -89,22 +91,26 @@ def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
     """Store and process deliveries together; one Outcome per delivery, in order."""
     if not deliveries:
         return []
-    try:
-        with transaction.atomic():
-            return _receive(deliveries)
-    except (IntegrityError, OperationalError):
-        # Another process stored one of these people or event ids between our reads and writes
-        # (or PostgreSQL broke a lock cycle): nothing of the batch was kept; one by one resolves it.
-        return [
-            event_receive(
-                source=d.source,
-                body=d.body,
-                external_id=d.external_id,
-                headers=d.headers,
-                remote_addr=d.remote_addr,
-            )
-            for d in deliveries
-        ]
+    for _ in range(BATCH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _receive(deliveries)
+        except (IntegrityError, OperationalError):
+            # Another process stored one of these people or event ids between our reads and our
+            # writes (or PostgreSQL broke a lock cycle): nothing of the batch was kept. Read again:
+            # what the other process committed is now known (a touch, a replay).
+            continue
+    # Still racing: one by one, each resolving its own race as it always has.
+    return [
+        event_receive(
+            source=d.source,
+            body=d.body,
+            external_id=d.external_id,
+            headers=d.headers,
+            remote_addr=d.remote_addr,
+        )
+        for d in deliveries
+    ]
 
 
 def _receive(deliveries: list[Delivery]) -> list[Outcome]:
@@ -139,7 +145,14 @@ def _receive(deliveries: list[Delivery]) -> list[Outcome]:
     readable = [item for _, item in items if item.person is not None]
     _decide_and_write(readable, now)
     InboundEvent.objects.bulk_create([item.event for _, item in items if not item.solo])
-    _audit_arrivals([item for item in readable if item.is_new])
+    new = [item for item in readable if item.is_new]
+    _audit_arrivals(new)
+    if new:
+        # Last before the touches' notices (which name the new leads' owners): routing locks the
+        # rules' rotations until commit, and other processes' batches wait for them.
+        from salesloop.routing.services import leads_route_bulk
+
+        leads_route_bulk(lead_ids=[item.lead.pk for item in new], tell_each=True)  # type: ignore[union-attr]
     _tell_owners([item for item in readable if not item.is_new and item.lead is not None])
 
     for index, item in items:
@@ -194,7 +207,7 @@ def _read(item: _Item) -> _Item:
 
 def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
     """Identity for the whole batch in three reads, then customers, contacts, leads and their first
-    moves in one insert each, then routing."""
+    moves in one insert each."""
     if not items:
         return
     known = _contacts_known(items)
@@ -242,10 +255,6 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
     for item in new:
         if item.customer_existed:  # a company we knew may hold a look-alike lead (C1.5)
             _merge_candidates_suggest(item.lead, item.lead.contact, item.lead.customer)  # type: ignore[union-attr,arg-type]
-    if leads:
-        from salesloop.routing.services import leads_route_bulk
-
-        leads_route_bulk(lead_ids=[lead.pk for lead in leads], tell_each=True)  # type: ignore[union-attr]
 
 
 def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:

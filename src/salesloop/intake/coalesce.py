@@ -16,6 +16,7 @@ identities settle what they race for.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -23,6 +24,8 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 MAX_BATCH = 200  # deliveries per batch: a few hundred keep one transaction short (tens of ms)
+LINGER_SECONDS = 0.004  # how long a leader may wait for its batch to fill (see `_gather`)
+LINGER_STEP = 0.0005
 
 
 class _Waiter(Generic[Item, Result]):
@@ -37,12 +40,31 @@ class _Waiter(Generic[Item, Result]):
 
 
 class Coalescer(Generic[Item, Result]):
-    def __init__(self, process: Callable[[list[Item]], list[Result]], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        process: Callable[[list[Item]], list[Result]],
+        max_batch: int = MAX_BATCH,
+        linger: float = LINGER_SECONDS,
+    ) -> None:
         self._process = process
         self._max_batch = max_batch
+        self._linger = linger
         self._lock = threading.Lock()
         self._queue: list[_Waiter[Item, Result]] = []
         self._busy = False
+        self._last_batch = 1
+
+    def _gather(self) -> None:
+        """In a burst, let the batch fill up to the size of the last one, for a few milliseconds
+        at most. Without this a batch often leaves with the one or two deliveries that came in
+        while the previous batch answered, and the next waits behind it with the rest. At a
+        trickle the last batch was one delivery, so nothing waits."""
+        deadline = time.monotonic() + self._linger
+        while time.monotonic() < deadline:
+            with self._lock:
+                if sum(len(waiter.items) for waiter in self._queue) >= self._last_batch:
+                    return
+            time.sleep(LINGER_STEP)
 
     def submit(self, items: list[Item]) -> list[Result]:
         """Process `items` (in a batch with whatever else is queued) and return their results."""
@@ -66,12 +88,14 @@ class Coalescer(Generic[Item, Result]):
         return waiter.results
 
     def _lead(self) -> None:
+        self._gather()
         with self._lock:
             batch, size = [], 0
             while self._queue and (not batch or size + len(self._queue[0].items) <= self._max_batch):
                 waiter = self._queue.pop(0)
                 batch.append(waiter)
                 size += len(waiter.items)
+        self._last_batch = size
         try:
             results = self._process([item for waiter in batch for item in waiter.items])
             start = 0
