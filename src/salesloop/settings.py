@@ -170,6 +170,7 @@ def _database() -> dict:
         # in-memory database shared between threads locks tables instead of waiting its turn.
         config["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"salesloop-test-{os.getpid()}.sqlite3")}
     elif engine.startswith("django.db.backends.postgresql"):
+        config["ENGINE"] = "salesloop.core.postgresql"  # JSON rows bulk-inserted as VALUES (its base.py)
         config.setdefault("OPTIONS", {})
         # SSD-era cost of a random page read. With PostgreSQL's default (4, for spinning disks) the
         # planner walks the primary key backwards through a million leads instead of using the

@@ -12,10 +12,11 @@ import random
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
+from django.utils.timezone import now as timezone_now
 
 from salesloop.core.models import AuditEntry, PersonalDataAccess
 from salesloop.crm.models import Contact, Customer, Lead
@@ -28,6 +29,7 @@ from salesloop.intake.imports.phone_fast import phone_normalise
 from salesloop.intake.models import InboundEvent
 from salesloop.notify.models import Notification
 from salesloop.pipeline.models import StageMove
+from salesloop.routing.models import Assignment
 from tests import factories
 
 # ---- URLs: the project's, plus the import pages and API if the project does not mount them yet ----
@@ -320,6 +322,19 @@ def test_the_fast_phone_path_agrees_with_phone_parse():
             assert phone_normalise(raw) == expected, raw
 
 
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("姓名", "王小明"), ("备注", 'say "hi"\\ \n\t\x00\x1f end'), ("空", "")],
+        [("import_job", 7), ("row", 12), ("origin", "抖音 / \u2028 emoji 😀"), ("none", None)],
+        [],
+    ],
+)
+def test_json_objects_are_written_exactly_as_json_dumps_writes_them(pairs):
+    assert engine.json_object(pairs) == json.dumps(dict(pairs), ensure_ascii=False)
+    assert json.loads(engine.json_object(pairs)) == dict(pairs)
+
+
 # ---- preview --------------------------------------------------------------------------------
 
 
@@ -487,6 +502,7 @@ def test_a_second_import_of_the_same_file_only_touches(org, django_capture_on_co
 
 def test_progress_moves_chunk_by_chunk(org, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(services, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 10)
     seen: list[int] = []
     remember = engine.ImportContext.remember
 
@@ -499,6 +515,186 @@ def test_progress_moves_chunk_by_chunk(org, monkeypatch, django_capture_on_commi
     job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
     assert seen == [10, 20, 30, 35]
     assert (job.rows_done, job.rows_total, job.created) == (35, 35, 35)
+
+
+class TestChunkSizes:
+    def test_chunks_grow_to_what_the_rate_does_in_the_target_time(self, monkeypatch):
+        monkeypatch.setattr(services, "CHUNK_ROWS", 1000)
+        monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 50_000)
+        monkeypatch.setattr(services, "CHUNK_SECONDS", 3.0)
+        sizer = services.ChunkSizer()
+        assert sizer.rows == 1000  # the first chunk: the bar moves soon
+        sizer.record(1000, 0.5)  # 2,000 rows/s
+        assert sizer.rows == 6000  # what 3 s take, in whole units
+        sizer.record(6000, 0.5)  # 7,000 rows in 1 s
+        assert sizer.rows == 21_000
+        sizer.record(21_000, 0.1)  # very fast: capped
+        assert sizer.rows == 50_000
+
+    def test_a_slow_run_keeps_the_smallest_chunks(self, monkeypatch):
+        monkeypatch.setattr(services, "CHUNK_ROWS", 1000)
+        sizer = services.ChunkSizer()
+        sizer.record(1000, 5.0)  # 200 rows/s: 600 rows would take 3 s
+        assert sizer.rows == 1000
+
+    def test_a_run_takes_its_chunks_at_the_sizes_it_chose(
+        self, org, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        # given chunks of 10 rows at first, allowed to grow to 20
+        monkeypatch.setattr(services, "CHUNK_ROWS", 10)
+        monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 20)
+        seen: list[int] = []
+        remember = engine.ImportContext.remember
+
+        def spy(self, plan, contact_ids):
+            remember(self, plan, contact_ids)
+            seen.append(ImportJob.objects.get(pk=self.job.pk).rows_done)
+
+        monkeypatch.setattr(engine.ImportContext, "remember", spy)
+        data = csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(55)])
+        # when a fast run imports 55 rows
+        job = run(job_of(org.carol, data), org.carol, django_capture_on_commit_callbacks)
+        # then the first chunk has 10 rows, the next ones the largest size, the last the rest
+        assert seen == [10, 30, 50, 55]
+        assert (job.rows_done, job.created) == (55, 55)
+        assert AuditEntry.objects.get(action="import.run").after["phases"]["largest_chunk"] == 20
+
+
+def test_every_lead_an_import_creates_is_routed_with_its_trace(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    from tests.routing.conftest import definition, in_force, rule
+
+    # given a region round-robin in force, and chunks of two rows
+    in_force(
+        org.director,
+        definition(
+            rule("east", 10, when={"regions": ["east"]}, regions=["east"]),
+            rule("south", 20, when={"regions": ["south"]}, regions=["south"]),
+        ),
+    )
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    known = _known_lead(org, owner=org.alice)
+    rows = [
+        ["甲", SHANGHAI_2, "", "", "", "", ""],  # east
+        ["乙", HANGZHOU, "", "", "", "", ""],  # east
+        ["丙", FOSHAN, "", "", "", "", ""],  # south
+        ["甲", SHANGHAI_2, "", "", "", "", ""],  # duplicate in the file: no second lead
+        ["老客户", SHANGHAI, "", "", "", "", ""],  # touch on alice's lead: not routed again
+        ["丁", "13816200003", "", "", "", "", ""],  # east
+    ]
+    # when the file is imported
+    job = run(job_of(org.carol, csv_bytes(rows)), org.carol, django_capture_on_commit_callbacks)
+    # then each new lead has one assignment, with the rule set's trace, and an owner by turns
+    assert (job.status, job.created, job.touches, job.duplicates_in_file) == (ImportStatus.DONE, 4, 1, 1)
+    imported = Lead.objects.filter(source="import").order_by("id")
+    owners = [lead.owner_id for lead in imported]
+    east_reps = sorted([org.alice.pk, org.bob.pk])
+    assert owners == [east_reps[0], east_reps[1], org.erin.pk, east_reps[0]]
+    for lead in imported:
+        (assignment,) = Assignment.objects.filter(lead=lead)
+        assert assignment.explanation["kind"] == "assignment"
+        assert assignment.rule_id == ("south" if lead.owner_id == org.erin.pk else "east")
+        assert lead.assigned_at is not None
+    assert not Assignment.objects.filter(lead=known).exists()
+    assert AuditEntry.objects.get(action="import.run").after["routed"] == 4
+
+
+def test_a_large_file_is_read_by_a_reader_process_with_the_same_outcome(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    from salesloop.intake.imports import pipeline
+
+    # given files large enough for a reader process, and chunks of 4 rows
+    monkeypatch.setattr(pipeline, "PROCESS_MIN_ROWS", 1)
+    monkeypatch.setattr(services, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 4)
+    rows = [[f"客户{i}", f"138162{i:05d}", f"公司{i % 3}有限公司", "", "", "", ""] for i in range(9)]
+    rows += [["客户0", "13816200000", "", "", "", "", ""], ["号码错", "123", "", "", "", "", ""]]
+    # when it is imported
+    timings = services.RunTimings()
+    job = job_of(org.carol, csv_bytes(rows))
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    job = services.import_run(job_id=job.pk, timings=timings)
+    # then the rows were read in the other process and imported as in place
+    assert timings.reader_process is True
+    assert (job.status, job.rows_done, job.created, job.duplicates_in_file, job.rejected) == (
+        ImportStatus.DONE, 11, 9, 1, 1,
+    )  # fmt: skip
+    assert timings.chunks == 3
+    assert Customer.objects.filter(name__startswith="公司").count() == 3
+    assert ImportRejectedRow.objects.get(job=job).row_number == 12
+
+
+@pytest.mark.parametrize("first_chunk", [1, 10], ids=["read-by-the-reader-process", "read-in-place"])
+def test_a_file_that_cannot_be_read_any_more_fails_the_job_with_the_reason(
+    org, monkeypatch, django_capture_on_commit_callbacks, first_chunk
+):
+    from salesloop.intake.imports import pipeline
+
+    # given a file large enough for a reader process (which starts after the first chunk)
+    monkeypatch.setattr(pipeline, "PROCESS_MIN_ROWS", 1)
+    monkeypatch.setattr(services, "CHUNK_ROWS", first_chunk)
+    job = job_of(org.carol, csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]]))
+    # and the file replaced by one that is no longer UTF-8 after the upload checked it
+    with open(job.file.path, "ab") as handle:
+        handle.write(b"\xff\xfe,\xff\n")
+    # when it runs
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    job = services.import_run(job_id=job.pk)
+    # then the job fails, saying why, whichever process read the bad row
+    assert job.status == ImportStatus.FAILED
+    assert "no longer readable as utf-8" in job.error
+    assert Lead.objects.filter(source="import").count() == job.rows_done  # nothing half-imported
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
+    """On PostgreSQL the import's inserts may skip the foreign-key triggers; it then checks the
+    references itself. Either way, a dangling reference never commits."""
+    from salesloop.intake.imports.bulk import BulkWriter, table
+
+    writer = BulkWriter(connection)
+    contacts = table(
+        Contact,
+        ["customer_id", "name", "phone", "created_at", "updated_at"],
+        connection,
+        database_assigns_id=True,
+    )
+    at = connection.ops.adapt_datetimefield_value(timezone_now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        writer.chunk_begin()
+        writer.insert(contacts, [(987_654_321, "无主", "+8613816299999", at, at)])
+        writer.references_confirm()
+    assert not Contact.objects.filter(phone="+8613816299999").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's triggers")
+def test_the_only_triggers_an_import_may_skip_are_foreign_keys_and_routing_keeps_them():
+    """Skipping triggers (session_replication_role) is safe only while the foreign keys are the
+    import's tables' only triggers: a new trigger must be handled by the import first."""
+    from salesloop.intake.imports.bulk import BulkWriter
+
+    tables = [
+        "crm_customer", "crm_contact", "crm_lead", "pipeline_stagemove", "intake_inboundevent",
+        "intake_importrejectedrow",
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "LEFT JOIN pg_constraint k ON k.oid = t.tgconstraint "
+            "WHERE c.relname = ANY(%s) AND k.contype IS DISTINCT FROM 'f'",
+            [tables],
+        )
+        assert cursor.fetchall() == []
+    writer = BulkWriter(connection)
+    with transaction.atomic():
+        writer.chunk_begin()
+        writer.references_confirm()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW session_replication_role")
+            assert cursor.fetchone()[0] == "origin"  # what runs next in the chunk (routing) is checked
 
 
 def test_a_duplicate_across_chunks_is_still_a_duplicate(org, monkeypatch, django_capture_on_commit_callbacks):

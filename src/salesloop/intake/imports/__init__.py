@@ -7,7 +7,8 @@ with the same rules as the per-event path: a known person becomes a touch (回�
 lead, a new one a lead in the region pool.
 
 Modules: `files` (formats, encodings, headers), `mapping` (columns → lead fields), `rows` and
-`phone_fast` (one row → a clean candidate or a reason to reject it), `pipeline` (reading ahead in
-a thread), `engine` (a chunk: plan, then write), `lookups` (a chunk's queries), `bulk` (fast
-inserts per database), `services` (the job's life), `selectors`, `tasks`, `api`, `views`, `urls`.
+`phone_fast` (one row → a clean candidate or a reason to reject it), `pipeline` and `reader`
+(reading and checking rows in a reader process), `engine` (a chunk: plan, then write), `lookups`
+(a chunk's queries), `bulk` (fast inserts per database), `services` (the job's life),
+`selectors`, `tasks`, `api`, `views`, `urls`.
 """

@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from json.encoder import encode_basestring as _json_string  # json.dumps's own escaper (C)
 
 from django.db import connection
 from django.db.models import F
@@ -41,8 +41,8 @@ from salesloop.intake.models import EventStatus, InboundEvent
 from salesloop.pipeline.models import Stage, StageMove
 
 NEW, TOUCH, DUPLICATE, REJECTED = "new", "touch", "duplicate", "rejected"
+_EXTRAS = ("origin", "external_id", "stage_hint")
 PERSONAL_SUFFIX = "（个人）"  # as intake.services names the customer of a person without a company
-COMPANY_KEY_CACHE = 200_000  # company name → company_key, across chunks
 
 
 @dataclass
@@ -230,6 +230,25 @@ def _unique_headers(headers: Sequence[str]) -> list[str]:
     return unique
 
 
+def json_object(pairs: Iterable[tuple[str, str | int | None]]) -> str:
+    """The text `json.dumps(dict(pairs), ensure_ascii=False)` gives, for text, whole-number and
+    null values, built with the same C string escaper but without json.dumps's per-call setup:
+    2–4× faster (measured), which at a million rows (a first move per lead, two JSON columns per
+    touch) is ~5 s of the run. A test holds it to json.dumps's output."""
+    parts = []
+    for key, value in pairs:
+        if value is None:
+            text = "null"
+        elif isinstance(value, str):
+            text = _json_string(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            raise TypeError(f"json_object takes text, whole numbers and None, not {type(value).__name__}")
+        parts.append(f"{_json_string(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"
+
+
 # ---- planning -------------------------------------------------------------------------------
 
 
@@ -242,28 +261,15 @@ class PreparedChunk:
     rejects: list[tuple[int, list[str], str]]
 
 
-def chunk_prepare(
-    rows: Sequence[tuple[int, list[str]]], normaliser: RowNormaliser, key_cache: dict[str, str]
-) -> PreparedChunk:
-    """Normalise every row and compute company keys (`key_cache` keeps them across chunks,
-    bounded). Pure: it may run in another thread while the database writes the previous chunk."""
+def chunk_prepare(rows: Sequence[tuple[int, list[str]]], normaliser: RowNormaliser) -> PreparedChunk:
+    """Normalise every row. Pure: it runs in the reader process (see `pipeline`)."""
     candidates: list[Candidate] = []
     rejects: list[tuple[int, list[str], str]] = []
     for row_number, cells in rows:
         try:
-            candidate = normaliser(row_number, cells)
+            candidates.append(normaliser(row_number, cells))
         except Rejection as exc:
             rejects.append((row_number, cells, str(exc)))
-            continue
-        company = candidate.company
-        if company:
-            key = key_cache.get(company)
-            if key is None:
-                key = key_cache[company] = company_key(company)
-            candidate.company_key = key
-        candidates.append(candidate)
-    if len(key_cache) > COMPANY_KEY_CACHE:
-        key_cache.clear()  # bounded memory; a recurring company comes back within a chunk or two
     return PreparedChunk(rows=len(rows), candidates=candidates, rejects=rejects)
 
 
@@ -350,13 +356,15 @@ def _decide(
     def lead_new(candidate: Candidate, customer: tuple[int, str | None], contact_ref: int) -> int:
         customer_ref, province = customer
         # The first move's `filled` says where the lead came from: job, row, and what the old
-        # system called it. Most rows have no extras: their JSON is written without json.dumps.
+        # system called it.
         if candidate.origin or candidate.external_id or candidate.stage_hint:
-            extras: dict[str, Any] = {"import_job": job_id, "row": candidate.row_number}
-            for name in ("origin", "external_id", "stage_hint"):
-                if value := getattr(candidate, name):
-                    extras[name] = value
-            filled = json.dumps(extras, ensure_ascii=False)
+            filled = json_object(
+                [
+                    ("import_job", job_id),
+                    ("row", candidate.row_number),
+                    *((name, value) for name in _EXTRAS if (value := getattr(candidate, name))),
+                ]
+            )
         else:
             filled = f'{{"import_job": {job_id}, "row": {candidate.row_number}}}'
         leads.append(
@@ -539,13 +547,13 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
                 ctx.source_id,
                 f"import:{job_id}:{row_number}",
                 at,
-                json.dumps(dict(zip(keys, candidate.cells, strict=True)), ensure_ascii=False),
+                json_object(zip(keys, candidate.cells, strict=True)),
                 touch_status,
                 lead if lead > 0 else lead_ids[~lead],
                 candidate.campaign,
                 1,
                 at,
-                json.dumps(candidate.normalised(), ensure_ascii=False),
+                json_object(candidate.normalised().items()),
                 actor_id,
             )
             for row_number, lead, candidate in plan.touches
@@ -569,4 +577,5 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
     if not counted:
         # The job's progress moved under us: another worker runs it (it was restarted as stalled).
         raise ImportTakenOver(f"import {job_id} is being run by another worker")
+    writer.references_confirm()
     return ChunkWritten(contact_ids=contact_ids, lead_ids=lead_ids)

@@ -262,6 +262,11 @@ def _data_rows(records: Iterator[list[str]], header_row: int, width: int) -> Ite
                     break
     except csv.Error as exc:
         raise ImportFileError(f"the CSV cannot be read: {exc}") from exc
+    except UnicodeDecodeError as exc:  # checked whole at upload: the file changed since
+        raise ImportFileError(
+            f"the file is no longer readable as {exc.encoding} ({exc.reason}): was it changed after "
+            "the upload? Upload it again"
+        ) from exc
 
 
 def rows_read(path: Path, shape: FileShape | Any, *, skip: int = 0) -> Iterator[tuple[int, list[str]]]:

@@ -4,7 +4,8 @@ The checks are those of the services (`crm.services`, `intake.services`): a phon
 number, a person needs a phone, e-mail or WeCom id, text must fit its column, an amount must be an
 amount. Reasons are in Chinese (the report is read in Excel by the team that
 exported the file) and name the column as the file does, so the row can be fixed and the report
-imported again. This runs once per row of a million-row file: no queries, no model instances.
+imported again. This runs once per row of a million-row file: no queries, no model instances
+(it runs in the import's reader process, see `pipeline`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from salesloop.accounts.geography import PROVINCE_CODE_BY_NAME, province_code
+from salesloop.crm.models import company_key
 from salesloop.crm.phones import PhoneError
 from salesloop.intake.imports.mapping import FIELDS
 from salesloop.intake.imports.phone_fast import phone_normalise
@@ -48,20 +51,76 @@ _AMOUNT_NOISE = str.maketrans("", "", " ,，¥￥$元")
 _AMOUNT_UNITS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 _CENT = Decimal("0.01")
 _AMOUNT_LIMIT = Decimal("1e12")
+_ZERO = Decimal("0.00")
+COMPANY_KEY_CACHE = 200_000  # company name → company_key, across rows
 
 
-class Candidate:
-    """A row that passed the checks: identity keys normalised, text trimmed, province resolved.
-    Defaults live on the class, so a row sets only what it has (a million rows, a dozen fields)."""
+class _Draft:
+    """A row being checked: defaults live on the class, so a row sets only what it has."""
 
-    name = company = company_key = title = email = wecom = phone = ""
+    name = company = title = email = wecom = phone = ""
     city = industry = remark = origin = campaign = external_id = stage_hint = ""
     province_code: str | None = None
-    amount = Decimal("0.00")
+    amount = _ZERO
 
     def __init__(self, row_number: int, cells: list[str]) -> None:
         self.row_number = row_number
         self.cells = cells
+
+
+class Candidate(tuple):
+    """A row that passed the checks: identity keys normalised, text trimmed, province resolved.
+
+    A tuple, read by name: a million of them cross from the reader process to the run (see
+    `pipeline`), and a tuple unpickles ~3× faster than an object with a `__dict__` (measured:
+    26 ms against 86 ms per 10,000 rows), which is CPU the run does not spend."""
+
+    __slots__ = ()
+
+    row_number: int = property(itemgetter(0))  # type: ignore[assignment]
+    cells: tuple[str, ...] = property(itemgetter(1))  # type: ignore[assignment]
+    name: str = property(itemgetter(2))  # type: ignore[assignment]
+    company: str = property(itemgetter(3))  # type: ignore[assignment]
+    company_key: str = property(itemgetter(4))  # type: ignore[assignment]
+    title: str = property(itemgetter(5))  # type: ignore[assignment]
+    email: str = property(itemgetter(6))  # type: ignore[assignment]
+    wecom: str = property(itemgetter(7))  # type: ignore[assignment]
+    phone: str = property(itemgetter(8))  # type: ignore[assignment]
+    city: str = property(itemgetter(9))  # type: ignore[assignment]
+    industry: str = property(itemgetter(10))  # type: ignore[assignment]
+    remark: str = property(itemgetter(11))  # type: ignore[assignment]
+    origin: str = property(itemgetter(12))  # type: ignore[assignment]
+    campaign: str = property(itemgetter(13))  # type: ignore[assignment]
+    external_id: str = property(itemgetter(14))  # type: ignore[assignment]
+    stage_hint: str = property(itemgetter(15))  # type: ignore[assignment]
+    province_code: str | None = property(itemgetter(16))  # type: ignore[assignment]
+    amount: Decimal = property(itemgetter(17))  # type: ignore[assignment]
+
+    @classmethod
+    def of(cls, draft: _Draft, key: str) -> Candidate:
+        return tuple.__new__(
+            cls,
+            (
+                draft.row_number,
+                tuple(draft.cells),
+                draft.name,
+                draft.company,
+                key,
+                draft.title,
+                draft.email,
+                draft.wecom,
+                draft.phone,
+                draft.city,
+                draft.industry,
+                draft.remark,
+                draft.origin,
+                draft.campaign,
+                draft.external_id,
+                draft.stage_hint,
+                draft.province_code,
+                draft.amount,
+            ),
+        )
 
     def normalised(self) -> dict[str, str | None]:
         """What the import read from the row, kept on a touch event like an adapter's reading."""
@@ -156,13 +215,14 @@ class RowNormaliser:
         self.province_column = first.get("province")
         self.amount_column = first.get("expected_amount")
         self._provinces: dict[str, str | None] = {}
+        self._company_keys: dict[str, str] = {}
 
     def _too_long(self, index: int, limit: int) -> Rejection:
         return Rejection(f"「{self.headers[index]}」超过 {limit} 个字符")
 
     def __call__(self, row_number: int, cells: list[str]) -> Candidate:
         """The clean candidate of a row; raises Rejection with the reason."""
-        row = Candidate(row_number, cells)
+        row = _Draft(row_number, cells)
         phone_province = phone_city = None
         if self.phone_columns:
             row.phone, phone_province, phone_city = self._phone(cells)
@@ -212,7 +272,17 @@ class RowNormaliser:
             amount = cells[self.amount_column].strip()
             if amount:
                 row.amount = amount_parse(amount)
-        return row
+        return Candidate.of(row, self._company_key(row.company) if row.company else "")
+
+    def _company_key(self, company: str) -> str:
+        """A file names the same companies again and again: each key is computed once (bounded
+        memory; a recurring company comes back soon)."""
+        key = self._company_keys.get(company)
+        if key is None:
+            if len(self._company_keys) >= COMPANY_KEY_CACHE:
+                self._company_keys.clear()
+            key = self._company_keys[company] = company_key(company)
+        return key
 
     def _province(self, text: str) -> str | None:
         """A province column holds a few dozen distinct spellings: each is looked up once."""

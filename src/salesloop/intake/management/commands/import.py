@@ -1,9 +1,9 @@
 """`salesloop import FILE [--mapping JSON] [--user USERNAME] [--dry-run] [--json]`
 
 Imports a CSV or XLSX file of leads the way the import page does (SPEC C1.5) — the same job, the
-same rules, the same report — but runs it in this process instead of a task worker, and prints
-the counts and the rate. With --dry-run it prints the column mapping and the preview and writes
-nothing but the job.
+same rules, the same report, the same routing of new leads — but runs it in this process instead
+of a task worker, and prints the counts, the rate and (with --json) where the time went. With
+--dry-run it prints the column mapping and the preview and writes nothing but the job.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class Command(BaseCommand):
             services.import_start(actor=actor, job=job, enqueue=False)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
-        job = services.import_run(job_id=job.pk)
+        timings = services.RunTimings()
+        job = services.import_run(job_id=job.pk, timings=timings)
         finished = time.monotonic()
         result = {
             "job": job.pk,
@@ -77,10 +78,12 @@ class Command(BaseCommand):
             "touches": job.touches,
             "duplicates_in_file": job.duplicates_in_file,
             "rejected": job.rejected,
+            "routed": timings.routed,
             "inspect_seconds": round(inspected - began, 3),
             "run_seconds": round(finished - inspected, 3),
             "seconds": round(finished - began, 3),
             "rows_per_s": round(job.rows_done / (finished - began)) if finished > began else None,
+            "phases": timings.as_dict(),
             "error": job.error,
         }
         if options["json"]:
@@ -89,7 +92,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{job.status}: {job.rows_done} rows in {result['seconds']} s "
                 f"({result['rows_per_s']} rows/s) — {job.created} new leads, {job.touches} touches, "
-                f"{job.duplicates_in_file} duplicates in the file, {job.rejected} rejected"
+                f"{job.duplicates_in_file} duplicates in the file, {job.rejected} rejected, "
+                f"{timings.routed} routed to an owner"
             )
             if job.rejected:
                 self.stdout.write(f"rejected rows: /intake/imports/{job.pk}/rejected.csv")
