@@ -244,7 +244,7 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing"))
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -306,6 +306,15 @@ def main() -> int:
         print()
         print(routing.TITLE)
         print(routing.table(extra["routing"]))
+
+    if "health" in benches:
+        from bench import health
+
+        say("health: full recompute and one lead on a new fact …")
+        extra["health"] = health.run(databases)
+        print()
+        print(health.TITLE)
+        print(health.table(extra["health"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

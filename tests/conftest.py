@@ -104,3 +104,20 @@ def live_server(request, django_db_setup):
     server = LiveServer(address or "localhost")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (Debian's). A missing Chromium fails the test on purpose: the suite skips
+    nothing silently (the Makefile's `browser` target installs it)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browsing import CHROMIUM, CHROMIUM_ARGS
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run `make browser`"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -71,3 +71,40 @@ def lead_make(
         expected_amount=extra.pop("expected_amount", Decimal("100000")),
         **extra,
     )
+
+
+def attachment_make(lead: Lead, kind: str, title: str | None = None, url: str | None = None) -> Any:
+    """An attachment of a kind on a lead (a link; files work the same for stage gates)."""
+    from salesloop.crm.models import Attachment
+
+    return Attachment.objects.create(
+        lead=lead, kind=kind, title=title or kind, url=url or f"https://example.com/{kind}/{lead.pk}"
+    )
+
+
+def lead_ready_for(lead: Lead, stage_code: str) -> Lead:
+    """Give a lead what the entry requirements of its pipeline's stages up to `stage_code` need
+    (SPEC C2.2): the attachments of each required kind, and the fields lead_make leaves empty."""
+    from salesloop.pipeline.models import Stage
+
+    stages = list(Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("position"))
+    target = next(stage for stage in stages if stage.code == stage_code)
+    lead.refresh_from_db()
+    for stage in stages:
+        if stage.position > target.position:
+            break
+        for item in stage.requirements:
+            if item["type"] == "attachment":
+                if not lead.attachments.filter(kind=item["kind"], removed_at__isnull=True).exists():
+                    attachment_make(lead, item["kind"])
+            elif item["field"] == "expected_amount" and not lead.expected_amount:
+                Lead.objects.filter(pk=lead.pk).update(expected_amount=Decimal("100000"))
+            elif item["field"].startswith("custom."):
+                lead.custom_fields[item["field"].removeprefix("custom.")] = "ok"
+                Lead.objects.filter(pk=lead.pk).update(custom_fields=lead.custom_fields)
+            elif item["field"].startswith("customer.custom."):
+                customer = lead.customer
+                customer.custom_fields[item["field"].removeprefix("customer.custom.")] = "ok"
+                Customer.objects.filter(pk=customer.pk).update(custom_fields=customer.custom_fields)
+    lead.refresh_from_db()
+    return lead

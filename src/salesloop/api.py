@@ -85,19 +85,31 @@ def _routers() -> None:
     from salesloop.accounts.api import router as accounts_router
     from salesloop.core.api import router as core_router
     from salesloop.crm.api import contacts_router, customers_router, leads_router
+    from salesloop.engagement.api import lead_router as engagement_lead_router
+    from salesloop.engagement.api import router as engagement_router
+    from salesloop.health.api import customer_router as customer_health_router
+    from salesloop.health.api import lead_router as lead_health_router
+    from salesloop.health.api import router as health_router
     from salesloop.intake.api import merge_router
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
     from salesloop.intake.imports.api import router as imports_router
+    from salesloop.pipeline.api import bulk_router as bulk_move_router
     from salesloop.pipeline.api import router as pipeline_router
+    from salesloop.pipeline.editor_api import router as pipeline_editor_router
     from salesloop.routing.api import lead_router as assignment_router
     from salesloop.routing.api import router as routing_router
     from salesloop.routing.reps_api import router as reps_router
     from salesloop.routing.sandbox_api import router as sandbox_router
+    from salesloop.workspace.api import export_router as workspace_export_router
+    from salesloop.workspace.api import router as custom_fields_router
+    from salesloop.workspace.openapi import install as custom_fields_openapi_install
 
     api.add_router("", accounts_router, tags=["me"])
+    api.add_router("/leads", bulk_move_router, tags=["leads"])  # before /leads/{lead_id}
     api.add_router("/leads", leads_router, tags=["leads"])
     api.add_router("/leads", pipeline_router, tags=["leads"])
+    api.add_router("/pipelines", pipeline_editor_router, tags=["pipelines"])
     api.add_router("/leads", merge_router, tags=["leads"])
     api.add_router("/intake/cards", card_router, tags=["cards"])
     api.add_router("/intake", intake_router, tags=["intake"])
@@ -109,6 +121,14 @@ def _routers() -> None:
     api.add_router("/routing", routing_router, tags=["routing"])
     api.add_router("/routing", sandbox_router, tags=["routing"])
     api.add_router("/routing", reps_router, tags=["routing"])
+    api.add_router("/custom-fields", custom_fields_router, tags=["custom fields"])
+    api.add_router("/exports", workspace_export_router, tags=["leads"])
+    custom_fields_openapi_install(api)  # custom_fields typed from the definitions, per request (C10.1)
+    api.add_router("/leads", lead_health_router, tags=["health"])
+    api.add_router("/customers", customer_health_router, tags=["health"])
+    api.add_router("/health", health_router, tags=["health"])
+    api.add_router("/leads", engagement_lead_router, tags=["engagement"])
+    api.add_router("", engagement_router, tags=["engagement"])
 
 
 _routers()

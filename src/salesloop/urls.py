@@ -13,6 +13,10 @@ urlpatterns = [
     path("intake/imports/", include("salesloop.intake.imports.urls")),
     path("intake/", include("salesloop.intake.page_urls")),
     path("routing/", include("salesloop.routing.urls")),
+    path("pipelines/", include("salesloop.pipeline.urls")),
+    path("health/", include("salesloop.health.urls")),
     path("", include("salesloop.accounts.urls")),
+    path("", include("salesloop.workspace.urls")),  # C10.1: custom fields, the lead export
     path("", include("salesloop.crm.urls")),
+    path("", include("salesloop.engagement.urls")),  # C3.4: the lead page's panel and /d/<token>
 ]

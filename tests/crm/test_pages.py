@@ -14,7 +14,7 @@ from salesloop.core.models import PersonalDataAccess
 from salesloop.crm.models import Lead
 from salesloop.pipeline.models import Stage
 from salesloop.pipeline.services import lead_move_stage
-from tests.factories import contact_make, customer_make, lead_make
+from tests.factories import contact_make, customer_make, lead_make, lead_ready_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,10 +66,10 @@ def funnel(org):
     alice_1 = lead_make(owner=org.alice)
     alice_2 = lead_make(owner=org.alice)
     lead_move_stage(actor=org.alice, lead=alice_2, to_stage=stage("needs_confirmed"))
-    bobs = lead_make(owner=org.bob, province="32")
+    bobs = lead_ready_for(lead_make(owner=org.bob, province="32"), "solution_demo")
     lead_move_stage(actor=org.bob, lead=bobs, to_stage=stage("solution_demo"))
     erins = lead_make(owner=org.erin, province="44")
-    won = lead_make(owner=org.alice)
+    won = lead_ready_for(lead_make(owner=org.alice), "contract_signed")
     lead_move_stage(actor=org.alice, lead=won, to_stage=stage("contract_signed"), status="won")
     lost = lead_make(owner=org.alice)
     lead_move_stage(actor=org.alice, lead=lost, status="lost", reason="预算取消")
@@ -131,7 +131,7 @@ def test_list_shows_only_the_viewers_leads(client, org):
 def test_list_filters_each_narrow_the_leads(client, org):
     # given leads that differ in one respect each
     screening = lead_make(owner=org.alice, source="douyin", campaign="春季")
-    moved = lead_make(owner=org.alice, source="web_form")
+    moved = lead_ready_for(lead_make(owner=org.alice, source="web_form"), "quote_negotiation")
     lead_move_stage(actor=org.alice, lead=moved, to_stage=stage("quote_negotiation"))
     bobs = lead_make(owner=org.bob, source="web_form")
     pool = lead_make(owner=None, province="33", source="card")
@@ -333,11 +333,16 @@ def test_a_lead_that_does_not_exist_is_not_found(client, org):
 
 
 def test_detail_shows_stage_bar_timeline_and_facts(client, org, alices_lead):
-    # given a lead that went forward twice and back once, with a note
+    # given a lead that went forward twice and back once, with a reason and a note
+    lead_ready_for(alices_lead, "solution_demo")
     lead_move_stage(actor=org.alice, lead=alices_lead, to_stage=stage("needs_confirmed"))
     lead_move_stage(actor=org.alice, lead=alices_lead, to_stage=stage("solution_demo"))
     lead_move_stage(
-        actor=org.alice, lead=alices_lead, to_stage=stage("needs_confirmed"), note="客户预算要重新审批"
+        actor=org.alice,
+        lead=alices_lead,
+        to_stage=stage("needs_confirmed"),
+        reason="预算待审批",
+        note="客户预算要重新审批",
     )
     client.force_login(org.alice)
     response = client.get(f"/leads/{alices_lead.pk}/")
@@ -390,13 +395,15 @@ def test_move_form_shows_only_to_those_who_may_edit(client, org, alices_lead):
 
 
 def test_detail_query_count_is_fixed(client, org, alices_lead, django_assert_num_queries):
+    lead_ready_for(alices_lead, "quote_negotiation")
     for code in ["needs_confirmed", "solution_demo", "quote_negotiation"]:
         lead_move_stage(actor=org.alice, lead=alices_lead, to_stage=stage(code))
     client.force_login(org.alice)
     # session, user, lead, stages, timeline, may-edit check, access log insert, the lead's
     # assignments (routing's "为什么分给我"; the names of the people they mention are one more
-    # query when there are any — tests/routing/test_pages.py pins that case)
-    with django_assert_num_queries(8):
+    # query when there are any — tests/routing/test_pages.py pins that case), and the lead's
+    # attachments for what the next stage needs (C2.2; contract_signed needs a contract)
+    with django_assert_num_queries(9):
         response = client.get(f"/leads/{alices_lead.pk}/")
     assert response.status_code == 200
 
@@ -421,6 +428,7 @@ def test_a_valid_move_updates_the_stage_and_the_timeline(client, org, alices_lea
 
 def test_an_htmx_move_answers_with_the_form_and_fresh_stage_bar_and_timeline(client, org, alices_lead):
     client.force_login(org.carol)
+    lead_ready_for(alices_lead, "solution_demo")
     response = client.post(
         f"/leads/{alices_lead.pk}/move/",
         {"stage": "solution_demo"},

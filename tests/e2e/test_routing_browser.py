@@ -5,9 +5,7 @@ a rep reads "为什么分给我" on a phone."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +13,7 @@ from salesloop.crm.models import Lead
 from salesloop.routing.models import Assignment, ReportStatus, RoutingReport
 from salesloop.routing.sandbox import replay_run
 from salesloop.routing.services import lead_route, ruleset_create
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, log_in, watch_for_broken_assets
+from tests.browsing import PHONE, log_in, watch_for_broken_assets
 from tests.factories import lead_make, user_make
 from tests.routing.conftest import definition, in_force, rule
 
@@ -25,19 +23,6 @@ REGION_ROUND_ROBIN = definition(
     rule("by-region", 10, lead_region=True),
     fallback={"pool": {"regions": ["east", "south"]}, "strategy": "round_robin"},
 )
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: run `make browser`"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def routed_lead(org) -> Lead:

@@ -15,7 +15,7 @@ from salesloop.crm.models import Customer, Lead
 from salesloop.crm.services import lead_arrive
 from salesloop.intake.models import InboundEvent
 from salesloop.intake.services import source_update
-from salesloop.pipeline.models import Pipeline, Stage
+from salesloop.pipeline.models import Pipeline, PipelineVersion, Stage
 from tests.factories import contact_make, customer_make
 from tests.intake.conftest import clue, signed_post
 
@@ -106,8 +106,9 @@ def test_lead_arrive_keeps_nothing_when_the_phone_is_taken(org):
 def test_a_lead_enters_the_first_stage_of_its_sources_pipeline(client, douyin, org):
     # given a source with a pipeline of its own, whose stages were not created in their order
     pipeline = Pipeline.objects.create(code="channel", name="渠道线索")
-    later = Stage.objects.create(pipeline=pipeline, code="qualify", name="甄别", position=2)
-    first = Stage.objects.create(pipeline=pipeline, code="new", name="新线索", position=1)
+    version = PipelineVersion.objects.create(pipeline=pipeline, number=1, status="live", name="渠道线索")
+    later = Stage.objects.create(version=version, pipeline=pipeline, code="qualify", name="甄别", position=2)
+    first = Stage.objects.create(version=version, pipeline=pipeline, code="new", name="新线索", position=1)
     source_update(actor=org.admin, source=douyin, pipeline=pipeline)
     # when a clue arrives
     lead = Lead.objects.get(pk=signed_post(client, douyin, clue(1)).json()["lead_id"])

@@ -15,12 +15,11 @@ from salesloop.core.models import AuditEntry, PersonalDataAccess
 from salesloop.crm.models import Lead
 from salesloop.intake.models import EventStatus, InboundEvent, MergeSuggestion, Source
 from salesloop.intake.services import source_create
-from tests.e2e import test_browser as e2e
+from tests import browsing as e2e
 from tests.intake.conftest import SECRET, clue, signed_post
 
 pytestmark = pytest.mark.django_db
 
-browser = e2e.browser  # the shared headless Chromium fixture, for the one browser test below
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -8,7 +8,7 @@ from salesloop.core import clock, explanations
 from salesloop.core.models import AuditEntry
 from salesloop.crm.models import Lead
 from salesloop.pipeline.models import StageMove
-from tests.factories import lead_make
+from tests.factories import lead_make, lead_ready_for
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 def test_a_move_is_an_appended_fact_with_its_explanation(org, api_as):
     clock.set_now(T0)
-    lead = lead_make(owner=org.alice)
+    lead = lead_ready_for(lead_make(owner=org.alice), "solution_demo")
     clock.set_now(T0 + dt.timedelta(days=3))
     response = api_as(org.alice).post(
         f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "solution_demo", "note": "客户要看演示"}
@@ -37,7 +37,7 @@ def test_a_move_is_an_appended_fact_with_its_explanation(org, api_as):
 
 
 def test_backward_move_win_loss_and_reopen(org, api_as):
-    lead = lead_make(owner=org.alice)
+    lead = lead_ready_for(lead_make(owner=org.alice), "contract_signed")
     api = api_as(org.alice)
     assert api.post(f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "quote_negotiation"}).status_code == 201
     back = api.post(
@@ -54,7 +54,10 @@ def test_backward_move_win_loss_and_reopen(org, api_as):
     again = api.post(f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "screening"})
     assert again.status_code == 422
     assert again.json()["detail"][0]["type"] == "no_change" or "closed" in again.content.decode()
-    reopened = api.post(f"/api/v1/leads/{lead.pk}/moves", {"status": "open", "to_stage": "quote_negotiation"})
+    reopened = api.post(
+        f"/api/v1/leads/{lead.pk}/moves",
+        {"status": "open", "to_stage": "quote_negotiation", "reason": "合同作废，重新谈判"},
+    )
     assert reopened.status_code == 201
     lead.refresh_from_db()
     assert (lead.status, lead.closed_at) == ("open", None)
@@ -119,7 +122,8 @@ def test_projection_rebuilds_from_moves_alone(org, api_as):
 
     lead = lead_make(owner=org.alice)
     api = api_as(org.alice)
-    api.post(f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "quote_negotiation"})
+    lead_ready_for(lead, "quote_negotiation")
+    assert api.post(f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "quote_negotiation"}).status_code == 201
     api.post(f"/api/v1/leads/{lead.pk}/moves", {"status": "lost", "reason": "项目取消"})
     expected = (
         Lead.objects.filter(pk=lead.pk)

@@ -19,7 +19,7 @@ from salesloop.pipeline.services import lead_move_stage
 from salesloop.routing import reps
 from salesloop.routing.models import Leave, RepProfile
 from salesloop.routing.services import lead_route
-from tests.factories import customer_make, lead_make, user_make
+from tests.factories import customer_make, lead_make, lead_ready_for, user_make
 from tests.routing.conftest import definition, in_force, rule
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +35,7 @@ def record(
         lead = lead_make(owner=owner, customer=customer_make(province=province, industry=industry))
         if n < won:
             last = Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("-position").first()
+            lead_ready_for(lead, last.code)  # a win needs what every stage's gate asks (SPEC C2.2)
             lead_move_stage(actor=owner, lead=lead, to_stage=last, status="won")
         elif n < won + lost:
             lead_move_stage(actor=owner, lead=lead, status="lost", reason="预算取消")

@@ -139,4 +139,7 @@ class StageMoveExplanation(_Strict):
 )
 class StageMoveRefusedExplanation(_Strict):
     requested_stage: str | None
-    problems: list[dict[str, str]] = Field(description="[{code, field, message}] — one per failed rule")
+    problems: list[dict[str, str]] = Field(
+        description="[{code, field, message}] — one per failed rule; a missing entry requirement "
+        "also names the stage whose gate it is and the requirement's labels (stage, label_zh, label_en)"
+    )

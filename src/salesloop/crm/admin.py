@@ -128,7 +128,8 @@ class LeadAdmin(admin.ModelAdmin):
     list_display = ("id", "title", "customer", "stage", "status", "owner", "region", "source", "created_at")
     list_display_links = ("id", "title")
     list_select_related = ("customer", "stage", "owner", "region")
-    list_filter = ("status", "source", "region", "stage")
+    # By stage code: a code has a row in every version of the pipeline (SPEC C10.2).
+    list_filter = ("status", "source", "region", "stage__code")
     search_fields = ("=id", "title")
     sortable_by = ("id", "created_at")
     ordering = ("-id",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,12 +22,16 @@ from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead, 
 # The API layer is an entry point: it may call any app's services. Changes of hands go through
 # routing so that each is a traced assignment (C8.2).
 from salesloop.routing.services import lead_reassign, lead_route
+from salesloop.workspace.filters import custom_filter_params
 
 leads_router = Router()
 customers_router = Router()
 contacts_router = Router()
 
 Limit = Field(default=None, ge=1, le=200, description="page size (default 50)")
+# C10.1: the OpenAPI document types these per field (workspace.openapi)
+CUSTOM_FIELDS_DOC = "custom field values by name (SPEC C10.1); typed per field in this document"
+CUSTOM_FIELDS_IN_DOC = "custom field values by name (C10.1); unknown names are refused"
 
 
 # ---- output schemas -------------------------------------------------------------------------
@@ -59,6 +63,7 @@ class CustomerOut(Schema):
     province: str | None
     city: str
     created_at: dt.datetime
+    custom_fields: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_FIELDS_DOC)
 
 
 class ContactOut(Schema):
@@ -90,6 +95,9 @@ class LeadOut(Schema):
     stage_entered_at: dt.datetime
     assigned_at: dt.datetime | None
     closed_at: dt.datetime | None
+    custom_fields: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_FIELDS_DOC)
+    health_score: int | None = Field(default=None, description="0-100 (SPEC C3); null until a fact")
+    health_red: bool = Field(default=False, description="below the red line in force (/leads/{id}/health)")
 
 
 class LeadPage(Schema):
@@ -120,6 +128,7 @@ def customer_out(customer: Customer) -> dict[str, Any]:
         "province": customer.province.name if customer.province_id and customer.province else None,
         "city": customer.city,
         "created_at": customer.created_at,
+        "custom_fields": customer.custom_fields or {},
     }
 
 
@@ -177,7 +186,20 @@ def lead_out(lead: Lead, contact: dict[str, Any] | None) -> dict[str, Any]:
         "stage_entered_at": lead.stage_entered_at,
         "assigned_at": lead.assigned_at,
         "closed_at": lead.closed_at,
+        "custom_fields": lead.custom_fields or {},
+        "health_score": lead.health_score,
+        "health_red": _health_red(lead),
     }
+
+
+def _health_red(lead: Lead) -> bool:
+    # Lists and the detail annotate it in their own query (health.selectors.with_health_red).
+    red = getattr(lead, "health_red", None)
+    if red is None:
+        from salesloop.health.services import config_in_force
+
+        red = lead.health_score is not None and lead.health_score < config_in_force().red_threshold
+    return bool(red)
 
 
 # ---- input schemas --------------------------------------------------------------------------
@@ -191,6 +213,9 @@ class LeadQuery(Schema):
     status: LeadStatus | None = None
     q: Text(100) | None = Field(default=None, description="text in title, company, contact; or phone digits")  # type: ignore[valid-type]
     unassigned: bool = False
+    health: Literal["red", "ok", "unknown"] | None = Field(
+        default=None, description="red: below the red line in force; ok: at or above it; unknown: no fact yet"
+    )
     cursor: Text(200) | None = None  # type: ignore[valid-type]
     limit: int | None = Limit
 
@@ -201,6 +226,7 @@ class CustomerIn(Schema):
     size: CompanySize | None = None
     province: Text(20) | None = Field(default=None, description="province name (广东, 广东省) or code (44)")  # type: ignore[valid-type]
     city: Text(40) = ""  # type: ignore[valid-type]
+    custom_fields: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_FIELDS_IN_DOC)
 
 
 class CustomerPatch(Schema):
@@ -209,6 +235,9 @@ class CustomerPatch(Schema):
     size: CompanySize | None = None
     province: Text(20) | None = None  # type: ignore[valid-type]
     city: Text(40) | None = None  # type: ignore[valid-type]
+    custom_fields: dict[str, Any] | None = Field(
+        default=None, description="custom field values by name (C10.1); null or empty clears a field"
+    )
 
 
 class ContactIn(Schema):
@@ -241,6 +270,7 @@ class LeadIn(Schema):
     campaign: Text(120) = ""  # type: ignore[valid-type]
     owner_id: RecordId | None = None
     expected_amount: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+    custom_fields: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_FIELDS_IN_DOC)
 
 
 class LeadPatch(Schema):
@@ -254,6 +284,9 @@ class LeadPatch(Schema):
         default=None, description="why the lead changes hands; kept with the assignment's trace"
     )
     expected_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    custom_fields: dict[str, Any] | None = Field(
+        default=None, description="custom field values by name (C10.1); null or empty clears a field"
+    )
 
 
 def _province(value: str | None) -> Province | None:
@@ -290,7 +323,13 @@ def _visible_contact(user: User, contact_id: int) -> Contact:
 # ---- leads ----------------------------------------------------------------------------------
 
 
-@leads_router.get("", response=LeadPage, summary="List leads in my scope (newest first, keyset pages)")
+@leads_router.get(
+    "",
+    response=LeadPage,
+    summary="List leads in my scope (newest first, keyset pages)",
+    description="Custom field filters: `cf.<name>=value` (text contains, choice equals, multi-choice "
+    "has), `cf.<name>.min` / `cf.<name>.max` (numbers, money, dates, inclusive); see docs/custom-fields.md.",
+)
 def lead_list(request: HttpRequest, query: Query[LeadQuery]) -> HttpResponse:
     filters = selectors.LeadFilters(
         stage=query.stage,
@@ -300,6 +339,8 @@ def lead_list(request: HttpRequest, query: Query[LeadQuery]) -> HttpResponse:
         status=query.status.value if query.status else None,
         q=query.q,
         unassigned=query.unassigned,
+        health=query.health,
+        custom=custom_filter_params(request.GET) or None,  # cf.<name>, cf.<name>.min/.max (C10.1)
     )
     page = selectors.lead_list(
         user=request.auth,  # type: ignore[attr-defined]
@@ -343,7 +384,7 @@ def _lead_open(user: Any, payload: LeadIn) -> Any:
         customer=_visible_customer(user, payload.customer_id) if payload.customer_id else None,
         customer_data=(
             {
-                **payload.customer.dict(exclude={"province", "size"}),
+                **payload.customer.dict(exclude={"province", "size"}),  # custom_fields included
                 "size": payload.customer.size.value if payload.customer.size else "",
                 "province": _province(payload.customer.province),
             }
@@ -358,6 +399,7 @@ def _lead_open(user: Any, payload: LeadIn) -> Any:
         source=payload.source.value,
         campaign=payload.campaign,
         expected_amount=payload.expected_amount,
+        custom_fields=payload.custom_fields,
     )
 
 
@@ -375,6 +417,8 @@ def lead_update(request: HttpRequest, lead_id: RecordId, payload: LeadPatch) -> 
     if reassign:
         owner_id = changes.pop("owner_id")
         owner = _owner(user, owner_id) if owner_id else None
+    if "custom_fields" in changes and changes["custom_fields"] is None:
+        del changes["custom_fields"]
     for required in ("title", "expected_amount"):
         if required in changes and changes[required] is None:
             raise ValidationError({required: "cannot be null"})
@@ -430,6 +474,7 @@ def customer_create(request: HttpRequest, payload: CustomerIn) -> Status[Custome
         size=payload.size.value if payload.size else "",
         province=_province(payload.province),
         city=payload.city,
+        custom_fields=payload.custom_fields,
     )
     return Status(201, customer_out(customer))
 
@@ -446,6 +491,8 @@ def customer_update(request: HttpRequest, customer_id: RecordId, payload: Custom
         changes["size"] = changes["size"].value if changes["size"] else ""
     if "name" in changes and changes["name"] is None:
         raise ValidationError({"name": "cannot be null"})
+    if "custom_fields" in changes and changes["custom_fields"] is None:
+        del changes["custom_fields"]
     return customer_out(services.customer_update(actor=user, customer=customer, **changes))
 
 

@@ -64,6 +64,23 @@ def _clean_email(value: str | None) -> str:
     return email
 
 
+def _custom_values(
+    entity: str, values: dict[str, Any] | None, *, partial: bool, record: Any = None
+) -> dict[str, Any]:
+    """C10.1: custom field values checked against the organisation's definitions (workspace)."""
+    from salesloop.workspace.services import custom_values_clean
+
+    return custom_values_clean(entity=entity, values=values, partial=partial, record=record)
+
+
+def _custom_values_change(entity: str, record: Customer | Lead, values: Any) -> dict[str, Any]:
+    """A record's values after a partial change through the API or a form (None clears a field)."""
+    from salesloop.workspace.values import values_merge
+
+    cleaned = _custom_values(entity, values, partial=True, record=record)
+    return values_merge(record.custom_fields, cleaned)
+
+
 def customer_build(
     *, name: str, industry: str = "", size: str = "", province: Province | None = None, city: str = ""
 ) -> Customer:
@@ -96,17 +113,27 @@ def customer_create(
     size: str = "",
     province: Province | None = None,
     city: str = "",
+    custom_fields: dict[str, Any] | None = None,
 ) -> Customer:
+    """A customer record. `custom_fields`, when given (API, pages), must hold every required field."""
     customer = _customer_new(name=name, industry=industry, size=size, province=province, city=city)
-    audit_record(
-        actor=actor, action="customer.create", target=customer, after=snapshot(customer, CUSTOMER_FIELDS)
-    )
+    after = snapshot(customer, CUSTOMER_FIELDS)
+    if custom_fields is not None:
+        customer.custom_fields = _custom_values("customer", custom_fields, partial=False, record=customer)
+        customer.save(update_fields=["custom_fields"])
+        after["custom_fields"] = customer.custom_fields
+    audit_record(actor=actor, action="customer.create", target=customer, after=after)
     return customer
 
 
 @transaction.atomic
 def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Customer:
     before = snapshot(customer, CUSTOMER_FIELDS)
+    after_extra: dict[str, Any] = {}
+    if "custom_fields" in changes:
+        before["custom_fields"] = customer.custom_fields
+        customer.custom_fields = _custom_values_change("customer", customer, changes.pop("custom_fields"))
+        after_extra["custom_fields"] = customer.custom_fields
     for key, value in changes.items():
         if key not in CUSTOMER_FIELDS:
             raise ValidationError({key: "cannot be changed here"})
@@ -124,7 +151,7 @@ def customer_update(*, actor: User, customer: Customer, **changes: Any) -> Custo
         action="customer.update",
         target=customer,
         before=before,
-        after=snapshot(customer, CUSTOMER_FIELDS),
+        after={**snapshot(customer, CUSTOMER_FIELDS), **after_extra},
     )
     return customer
 
@@ -279,8 +306,10 @@ def _lead_new(
     pipeline: Any = None,
     created_at: dt.datetime | None = None,
     referred_by: Customer | None = None,
+    custom_fields: dict[str, Any] | None = None,
 ) -> Lead:
-    """The lead and its first StageMove, unaudited: the callers audit (lead_create, lead_arrive)."""
+    """The lead and its first StageMove, unaudited: the callers audit (lead_create, lead_arrive).
+    `custom_fields`, when given, must hold every required custom field (C10.1)."""
     from salesloop.pipeline.selectors import pipeline_first_stage
     from salesloop.pipeline.services import stage_move_record
 
@@ -289,6 +318,7 @@ def _lead_new(
     if contact is not None and contact.customer_id not in (None, customer.pk):
         raise ValidationError({"contact": "the contact belongs to another customer"})
     _check_owner(owner)
+    custom_values = _custom_values("lead", custom_fields, partial=False) if custom_fields is not None else {}
     first_stage = pipeline_first_stage(pipeline)
     if first_stage is None:
         raise ValidationError({"pipeline": "the pipeline has no stages"})
@@ -305,6 +335,7 @@ def _lead_new(
         created_at=now,
         referred_by=referred_by,
     )
+    lead.custom_fields = custom_values
     lead.save(force_insert=True)
     stage_move_record(
         lead=lead,
@@ -332,6 +363,7 @@ def lead_create(
     pipeline: Any = None,
     created_at: dt.datetime | None = None,
     referred_by: Customer | None = None,
+    custom_fields: dict[str, Any] | None = None,
 ) -> Lead:
     """A new lead enters the first stage of its pipeline; that entry is its first StageMove.
 
@@ -350,8 +382,12 @@ def lead_create(
         pipeline=pipeline,
         created_at=created_at,
         referred_by=referred_by,
+        custom_fields=custom_fields,
     )
-    audit_record(actor=actor, action="lead.create", target=lead, after=snapshot(lead, LEAD_FIELDS))
+    after = snapshot(lead, LEAD_FIELDS)
+    if lead.custom_fields:
+        after["custom_fields"] = lead.custom_fields
+    audit_record(actor=actor, action="lead.create", target=lead, after=after)
     return lead
 
 
@@ -401,6 +437,11 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
     if not lead_editable(user=actor, lead=lead):
         raise PermissionDenied("you may view this lead but not change it")
     before = snapshot(lead, LEAD_FIELDS)
+    after_extra: dict[str, Any] = {}
+    if "custom_fields" in changes:
+        before["custom_fields"] = lead.custom_fields
+        lead.custom_fields = _custom_values_change("lead", lead, changes.pop("custom_fields"))
+        after_extra["custom_fields"] = lead.custom_fields
     for key, value in changes.items():
         if key == "title":
             lead.title = _clean_text(value, "title", required=True)
@@ -424,7 +465,11 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
     audit_record(
-        actor=actor, action="lead.update", target=lead, before=before, after=snapshot(lead, LEAD_FIELDS)
+        actor=actor,
+        action="lead.update",
+        target=lead,
+        before=before,
+        after={**snapshot(lead, LEAD_FIELDS), **after_extra},
     )
     return lead
 

@@ -43,9 +43,18 @@ from salesloop.crm.selectors import (
 )
 from salesloop.crm.services import contact_card
 from salesloop.pipeline.models import Stage, StageMove
-from salesloop.pipeline.selectors import lead_stage_dwell, lead_timeline, pipeline_default, pipeline_stages
+from salesloop.pipeline.selectors import (
+    lead_next_stage_needs,
+    lead_stage_dwell,
+    lead_stage_placed,
+    lead_timeline,
+    pipeline_default,
+    pipeline_stages,
+    stage_counts_by_code,
+)
 from salesloop.pipeline.services import StageMoveRefused, lead_move_stage
 from salesloop.routing.views.assignments import lead_assignment_panel
+from salesloop.workspace.filters import custom_filter_params
 
 RECENT_LEADS = 10
 UNASSIGNED = "none"  # owner filter value for leads still in the region's pool
@@ -154,11 +163,12 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     stages = pipeline_stages(pipeline_default().pk)
     # Scoping already limits a rep to their own leads and a manager to their region.
-    counts = lead_stage_counts(user=user, only_own=False)
+    # Leads on a stage of an older version of the pipeline count in the stage of that code in force.
+    counts = stage_counts_by_code(lead_stage_counts(user=user, only_own=False), stages)
     cards = [
         StageCard(
             label=_stage_label(stage),
-            count=counts.get(stage.pk, 0),
+            count=counts.get(stage.code, 0),
             url=_lead_list_url(stage=stage.code, status=LeadStatus.OPEN),
         )
         for stage in stages
@@ -204,6 +214,16 @@ class LeadFilterForm(forms.Form):
     source = forms.ChoiceField(label=gettext_lazy("Source"), required=False)
     owner = forms.ChoiceField(label=gettext_lazy("Owner"), required=False)
     region = forms.ChoiceField(label=gettext_lazy("Region"), required=False)
+    health = forms.ChoiceField(
+        label=gettext_lazy("Health"),
+        required=False,
+        choices=[
+            ("", gettext_lazy("Any health")),
+            ("red", gettext_lazy("Red (below the line)")),
+            ("ok", gettext_lazy("Healthy")),
+            ("unknown", gettext_lazy("Not scored yet")),
+        ],
+    )
 
     def __init__(self, data: Any, *, user: Any, stages: list[Stage]) -> None:
         super().__init__(data)
@@ -240,11 +260,14 @@ class LeadFilterForm(forms.Form):
             unassigned=owner == UNASSIGNED,
             region=int(data["region"]) if data.get("region") else None,
             q=data["q"] or None,
+            health=data.get("health") or None,
+            custom=custom_filter_params(self.data) or None,  # cf.<name>...: checked by the selector (C10.1)
         )
 
     def query(self) -> dict[str, str]:
         """The valid filters as query parameters, to carry into pagination links."""
-        return {name: str(value) for name, value in self.cleaned_data.items() if value}
+        valid = {name: str(value) for name, value in self.cleaned_data.items() if value}
+        return {**valid, **custom_filter_params(self.data)}
 
 
 @login_required
@@ -306,20 +329,34 @@ class TimelineEntry:
     to_label: str
     status_change: str  # "", or the status entered: won, lost, open (reopened)
     left_after_days: float | None  # time spent in the stage it left
+    filled: list[tuple[str, str]]  # (label, what was filled) that met the entry requirements
 
 
-def _stage_steps(lead: Lead, stages: list[Stage], dwell: dict[int, float]) -> list[StageStep]:
-    current = lead.stage.position
+def _stage_steps(lead: Lead, stages: list[Stage], dwell: dict[str, float]) -> list[StageStep]:
+    """The stages in force; the lead's stage (perhaps of an older version) is found by its code."""
+    placed = lead_stage_placed(lead, stages)
     steps = []
     for stage in stages:
-        if stage.pk == lead.stage_id:
+        if placed is not None and stage.pk == placed.pk:
             state = "current"
-        elif stage.position < current:
+        elif placed is not None and stage.position < placed.position:
             state = "done"
         else:
             state = "todo"
-        steps.append(StageStep(label=_stage_label(stage), state=state, dwell_days=dwell.get(stage.pk)))
+        steps.append(StageStep(label=_stage_label(stage), state=state, dwell_days=dwell.get(stage.code)))
     return steps
+
+
+def _filled_lines(filled: dict[str, Any]) -> list[tuple[str, str]]:
+    english = _language().startswith("en")
+    lines = []
+    for item in (filled or {}).get("items", []):
+        label = item.get("label_en" if english else "label_zh") or item.get("key", "")
+        value = item.get("value")
+        if isinstance(value, list):  # attachments
+            value = "、".join(str(a.get("title", "")) for a in value if isinstance(a, dict))
+        lines.append((str(label), str(value if value is not None else "")))
+    return lines
 
 
 def _timeline_entries(moves: list[StageMove]) -> list[TimelineEntry]:
@@ -337,6 +374,7 @@ def _timeline_entries(moves: list[StageMove]) -> list[TimelineEntry]:
                 if move.from_status and move.from_status != move.to_status
                 else "",
                 left_after_days=dwell_seconds / 86400 if dwell_seconds is not None else None,
+                filled=_filled_lines(move.filled),
             )
         )
     return entries
@@ -368,7 +406,7 @@ class StageMoveForm(forms.Form):
                 ("", _("Keep %(status)s") % {"status": lead.get_status_display()}),
                 (LeadStatus.OPEN, _("Reopen")),
             ]
-        self.fields["reason"].widget.attrs["placeholder"] = _("Required when the lead is lost")
+        self.fields["reason"].widget.attrs["placeholder"] = _("Required when the lead is lost or moves back")
 
     def clean_stage(self) -> Stage:
         return self.stages[self.cleaned_data["stage"]]
@@ -381,6 +419,7 @@ _PROBLEM_MESSAGES = {
     "wrong_pipeline": gettext_lazy("That stage is not in this lead's pipeline."),
     "bad_status": gettext_lazy("Choose a valid status."),
     "too_long": gettext_lazy("The reason can be at most 200 characters."),
+    "backward_needs_reason": gettext_lazy("Say why the lead moves back to an earlier stage."),
 }
 
 
@@ -388,11 +427,66 @@ def _problem_text(problem: dict[str, str], stages: list[Stage]) -> str:
     """The service explains refusals in English for the API; pages say it in the user's language.
     A problem we have no words for (a future entry requirement) keeps the service's message."""
     code = problem.get("code", "")
+    if code in ("missing_field", "missing_attachment"):
+        english = _language().startswith("en")
+        stage = next((s for s in stages if s.code == problem.get("stage")), None)
+        values = {
+            "stage": _stage_label(stage) if stage else problem.get("stage", ""),
+            "item": problem.get("label_en" if english else "label_zh") or problem.get("field", ""),
+        }
+        if code == "missing_field":
+            return _("Entering %(stage)s needs %(item)s (a field).") % values
+        return _("Entering %(stage)s needs %(item)s (an attachment).") % values
     if code == "won_needs_last_stage" and stages:
         return _("A lead is won by entering the last stage, %(stage)s.") % {"stage": _stage_label(stages[-1])}
     if code in _PROBLEM_MESSAGES:
         return str(_PROBLEM_MESSAGES[code])
     return problem.get("message", code)
+
+
+@dataclass(frozen=True)
+class NeedRow:
+    label: str
+    is_attachment: bool
+    met: bool
+    link: str  # where on the page (or which page) it is filled in
+
+
+@dataclass(frozen=True)
+class NeedsPanel:
+    stage_label: str
+    ready: bool
+    rows: list[NeedRow]
+
+
+def _need_link(lead: Lead, key: str) -> str:
+    if key.startswith("attachment."):
+        return "#lead-engagement"  # the engagement panel, where attachments of a kind are added
+    if key.startswith(("custom.", "customer.custom.")):
+        return "#lead-custom-fields"
+    if key == "contact" or key.startswith("contact."):
+        return "#contact-title"
+    if key.startswith("customer."):
+        return "#customer-title"
+    return "#lead-facts-title"
+
+
+def _needs_panel(lead: Lead, stages: list[Stage]) -> NeedsPanel | None:
+    """C2.2 on the lead page: what entering the next stage needs, each item ticked or missing."""
+    needs = lead_next_stage_needs(lead=lead, stages=stages)
+    if needs is None:
+        return None
+    language = _language()
+    rows = [
+        NeedRow(
+            label=item.label(language),
+            is_attachment=item.item["type"] == "attachment",
+            met=item.met,
+            link=_need_link(lead, item.key),
+        )
+        for item in needs.items
+    ]
+    return NeedsPanel(stage_label=_stage_label(needs.stage), ready=needs.ready, rows=rows)
 
 
 def _lead_progress(
@@ -407,11 +501,16 @@ def _lead_progress(
     """What the stage bar, the timeline and the move form show; the move view re-renders them."""
     stages = pipeline_stages(lead.pipeline_id)
     moves = lead_timeline(lead=lead)
-    dwell = lead_stage_dwell(lead=lead, moves=moves, now=clock.now())
+    dwell_by_code: dict[str, float] = {}  # a stage code may have rows in several versions
+    for stage_id, days in lead_stage_dwell(lead=lead, moves=moves, now=clock.now()).items():
+        code = next(m.to_stage.code for m in moves if m.to_stage_id == stage_id)
+        dwell_by_code[code] = dwell_by_code.get(code, 0.0) + days
     editable = lead_editable(user=request.user, lead=lead)
     return {
         "lead": lead,
-        "stage_steps": _stage_steps(lead, stages, dwell),
+        "stage_steps": _stage_steps(lead, stages, dwell_by_code),
+        "stage_gone": lead_stage_placed(lead, stages) is None,
+        "next_needs": _needs_panel(lead, stages),
         "timeline": _timeline_entries(moves),
         "editable": editable,
         "move_form": (form or StageMoveForm(lead=lead, stages=stages)) if editable else None,

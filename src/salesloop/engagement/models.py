@@ -1,6 +1,7 @@
 """Engagement facts (SPEC C3.4): what the customer and the rep actually did. Appended, never edited
-(DESIGN.md rule 1), except a document view's running seconds and a meeting's outcome, which are
-updated by their services as the view goes on or the meeting takes place."""
+(DESIGN.md rule 1), except a document view's running seconds, a meeting's outcome and an outbound
+touch's response (unknown → known, once), which are updated by their services as the view goes on,
+the meeting takes place or the answer comes in (docs/engagement.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class Touch(models.Model):
     direction = models.CharField(max_length=10, choices=TouchDirection.choices)
     # outbound: did the customer respond (None = not known yet); inbound: always a response
     responded = models.BooleanField(null=True, blank=True)
+    # when an outbound touch's response became known, if it was recorded after the touch (the one
+    # change a touch allows: unknown → known, see services.touch_response_record)
+    responded_recorded_at = models.DateTimeField(null=True, blank=True)
     # inbound contact the customer started on their own, not a reply (its own health signal)
     customer_initiated = models.BooleanField(default=False)
     at = models.DateTimeField(default=clock.now)
@@ -83,6 +87,9 @@ class DocumentView(models.Model):
     opened_at = models.DateTimeField(default=clock.now)
     last_beat_at = models.DateTimeField(default=clock.now)
     seconds = models.PositiveIntegerField(default=0)
+    # the exact visible time; `seconds` is its whole seconds (beats add milliseconds, capped by the
+    # wall-clock time since the previous beat: services.document_view_beat)
+    visible_ms = models.PositiveBigIntegerField(default=0)
     user_agent = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:

@@ -88,6 +88,8 @@ def _pipeline(pipeline_id: int | None) -> Pipeline | None:
     pipeline = Pipeline.objects.filter(pk=pipeline_id).first()
     if pipeline is None:
         raise ValidationError({"pipeline_id": "no such pipeline"})
+    if not pipeline.stages.exists():  # a copy never published has no stages in force yet
+        raise ValidationError({"pipeline_id": "this pipeline has no published version yet"})
     return pipeline
 
 

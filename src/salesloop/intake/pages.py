@@ -213,7 +213,8 @@ class SourceSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.kind = kind
         pipeline = self.fields["pipeline"]
-        pipeline.queryset = Pipeline.objects.order_by("id")  # type: ignore[attr-defined]
+        # Only pipelines with a version in force: a copy never published has no stages for a lead.
+        pipeline.queryset = Pipeline.objects.filter(stages__isnull=False).distinct().order_by("id")  # type: ignore[attr-defined]
         pipeline.empty_label = _("Default pipeline")  # type: ignore[attr-defined]
         if kind != SourceKind.WECOM:
             for name in ("wecom_corp_id", "wecom_token", "wecom_aes_key"):

@@ -12,11 +12,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from salesloop.core.admin import ReadOnlyAdmin
-from salesloop.pipeline.models import Pipeline, Stage, StageMove
+from salesloop.pipeline.models import Pipeline, PipelineVersion, Stage, StageMove
 
 
 class StageInline(admin.TabularInline):
     model = Stage
+    fk_name = "pipeline"
     fields = ("position", "code", "name", "name_en", "requirements")
     readonly_fields = fields
     extra = 0
@@ -32,16 +33,31 @@ class StageInline(admin.TabularInline):
 
 @admin.register(Pipeline)
 class PipelineAdmin(ReadOnlyAdmin):
+    """The stages in force are listed; edit them in the pipeline editor (/pipelines/)."""
+
     list_display = ("name", "code", "is_default")
     inlines = (StageInline,)
 
 
+class VersionStageInline(StageInline):
+    fk_name = "version"
+
+
+@admin.register(PipelineVersion)
+class PipelineVersionAdmin(ReadOnlyAdmin):
+    list_display = ("pipeline", "number", "status", "name", "published_at", "published_by")
+    list_select_related = ("pipeline", "published_by")
+    list_filter = ("pipeline", "status")
+    ordering = ("pipeline", "-number")
+    inlines = (VersionStageInline,)
+
+
 @admin.register(Stage)
 class StageAdmin(ReadOnlyAdmin):
-    list_display = ("pipeline", "position", "code", "name", "name_en")
-    list_select_related = ("pipeline",)
-    list_filter = ("pipeline",)
-    ordering = ("pipeline", "position")
+    list_display = ("version", "position", "code", "name", "name_en", "pipeline")
+    list_select_related = ("version__pipeline", "pipeline")
+    list_filter = ("version__pipeline",)
+    ordering = ("version", "position")
 
 
 @admin.register(StageMove)

@@ -15,9 +15,11 @@ from salesloop.crm.models import LeadStatus
 from salesloop.crm.selectors import lead_get
 from salesloop.pipeline.models import Stage, StageMove
 from salesloop.pipeline.selectors import lead_stage_dwell, lead_timeline
-from salesloop.pipeline.services import lead_move_stage
+from salesloop.pipeline.services import BULK_MOVE_LIMIT, lead_move_stage, leads_move_bulk
 
 router = Router()
+# POST /leads/moves: mounted before the leads router, whose /leads/{lead_id} would otherwise match it.
+bulk_router = Router()
 
 
 class MoveIn(Schema):
@@ -44,6 +46,7 @@ class MoveOut(Schema):
     actor: ActorRef | None
     reason: str
     note: str
+    filled: dict[str, Any] = Field(description="what met the entry requirements at the time of the move")
     explanation: dict[str, Any]
 
 
@@ -55,18 +58,20 @@ class TimelineOut(Schema):
     items: list[MoveOut]
 
 
-def move_out(move: StageMove, stage_codes: dict[int, str]) -> MoveOut:
+def move_out(move: StageMove) -> MoveOut:
+    """A move with its stages' codes (the stages may be of an older version of the pipeline)."""
     actor = move.actor
     return MoveOut(
         id=move.pk,
         at=move.at,
-        from_stage=stage_codes.get(move.from_stage_id) if move.from_stage_id else None,
-        to_stage=stage_codes[move.to_stage_id],
+        from_stage=move.from_stage.code if move.from_stage_id else None,
+        to_stage=move.to_stage.code,
         from_status=move.from_status,
         to_status=move.to_status,
         actor=ActorRef(id=actor.pk, username=actor.username, display_name=str(actor)) if actor else None,
         reason=move.reason,
         note=move.note,
+        filled=move.filled,
         explanation=move.explanation,
     )
 
@@ -91,19 +96,79 @@ def lead_move(request: HttpRequest, lead_id: RecordId, payload: MoveIn) -> Statu
         reason=payload.reason,
         note=payload.note,
     )
-    return Status(201, move_out(move, {s.pk: s.code for s in stages.values()}))
+    return Status(201, move_out(move))
 
 
 @router.get("/{lead_id}/timeline", response=TimelineOut, summary="What happened to a lead, oldest first")
 def lead_timeline_get(request: HttpRequest, lead_id: RecordId) -> TimelineOut:
     lead = lead_get(user=request.auth, lead_id=lead_id)  # type: ignore[attr-defined]
     moves = lead_timeline(lead=lead)
-    codes = {s.pk: s.code for s in Stage.objects.filter(pipeline_id=lead.pipeline_id)}
+    codes = {m.to_stage_id: m.to_stage.code for m in moves}
     dwell = lead_stage_dwell(lead=lead, moves=moves, now=clock.now())
+    dwell_days: dict[str, float] = {}
+    for stage_id, days in dwell.items():  # one stage code may have rows in several versions
+        dwell_days[codes[stage_id]] = round(dwell_days.get(codes[stage_id], 0.0) + days, 2)
     return TimelineOut(
         lead_id=lead.pk,
         stage=lead.stage.code,
         status=lead.status,
-        dwell_days={codes[stage_id]: round(days, 2) for stage_id, days in dwell.items()},
-        items=[move_out(m, codes) for m in moves],
+        dwell_days=dwell_days,
+        items=[move_out(m) for m in moves],
     )
+
+
+class BulkMoveIn(Schema):
+    lead_ids: list[RecordId] = Field(min_length=1, max_length=BULK_MOVE_LIMIT)
+    to_stage: Text(40) | None = Field(default=None, description="stage code; omit to change only the status")  # type: ignore[valid-type]
+    status: LeadStatus | None = None
+    reason: Text(200) = ""  # type: ignore[valid-type]
+    note: Text(2000) = ""  # type: ignore[valid-type]
+
+
+class BulkProblem(Schema):
+    code: str
+    field: str
+    message: str
+    stage: str | None = None
+    label_zh: str | None = None
+    label_en: str | None = None
+
+
+class BulkMoveItem(Schema):
+    lead_id: int
+    moved: bool
+    move: MoveOut | None
+    problems: list[BulkProblem] = Field(description="why the lead was not moved: every missing item")
+
+
+class BulkMoveOut(Schema):
+    moved: int
+    refused: int
+    results: list[BulkMoveItem]
+
+
+@bulk_router.post(
+    "/moves",
+    response=BulkMoveOut,
+    summary="Move many leads at once: those that pass move, the others say what is missing",
+)
+def leads_move(request: HttpRequest, payload: BulkMoveIn) -> BulkMoveOut:
+    results = leads_move_bulk(
+        actor=request.auth,  # type: ignore[attr-defined]
+        lead_ids=list(payload.lead_ids),
+        to_stage_code=payload.to_stage,
+        status=payload.status.value if payload.status else None,
+        reason=payload.reason,
+        note=payload.note,
+    )
+    items = [
+        BulkMoveItem(
+            lead_id=r.lead_id,
+            moved=r.moved,
+            move=move_out(r.move) if r.move else None,
+            problems=[BulkProblem(**p) for p in r.problems],
+        )
+        for r in results
+    ]
+    moved = sum(1 for r in results if r.moved)
+    return BulkMoveOut(moved=moved, refused=len(results) - moved, results=items)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -7,6 +8,7 @@ from django.db import connection
 
 from salesloop.crm.models import Lead
 from salesloop.pipeline.models import Pipeline, Stage, StageMove
+from salesloop.pipeline.requirements import ItemState, lead_facts, requirements_check
 
 
 def pipeline_default() -> Pipeline:
@@ -57,3 +59,49 @@ def lead_stage_dwell(*, lead: Lead, moves: list[StageMove], now: Any) -> dict[in
         days = max((end - current.at).total_seconds(), 0) / 86400
         dwell[current.to_stage_id] = dwell.get(current.to_stage_id, 0.0) + days
     return dwell
+
+
+@dataclass(frozen=True)
+class StageNeeds:
+    """What entering a stage needs of a lead, each requirement met or not (SPEC C2.2)."""
+
+    stage: Stage
+    items: list[ItemState]
+
+    @property
+    def ready(self) -> bool:
+        return all(item.met for item in self.items)
+
+
+def lead_stage_placed(lead: Lead, stages: list[Stage]) -> Stage | None:
+    """The lead's stage in the version in force (by code), or None when that code is gone from it."""
+    return next((stage for stage in stages if stage.code == lead.stage.code), None)
+
+
+def lead_next_stage_needs(*, lead: Lead, stages: list[Stage]) -> StageNeeds | None:
+    """The next stage in force after the lead's, with its requirements checked (two queries), or
+    None when the lead is closed, in the last stage, or in a stage the version in force dropped."""
+    from salesloop.crm.models import LeadStatus
+
+    placed = lead_stage_placed(lead, stages)
+    if lead.status != LeadStatus.OPEN or placed is None:
+        return None
+    following = [stage for stage in stages if stage.position > placed.position]
+    if not following:
+        return None
+    return StageNeeds(
+        stage=following[0], items=requirements_check([following[0]], lead_facts(lead, [following[0]]))
+    )
+
+
+def stage_counts_by_code(counts: dict[int, int], stages: list[Stage]) -> dict[str, int]:
+    """Per-stage-id counts summed by stage code: leads on a stage of an older version count in the
+    stage of that code in force. No query unless some leads are on older versions' stages."""
+    codes = {stage.pk: stage.code for stage in stages}
+    older = [stage_id for stage_id in counts if stage_id not in codes]
+    if older:
+        codes.update(Stage.objects.filter(pk__in=older).values_list("pk", "code"))
+    by_code: dict[str, int] = {}
+    for stage_id, n in counts.items():
+        by_code[codes[stage_id]] = by_code.get(codes[stage_id], 0) + n
+    return by_code

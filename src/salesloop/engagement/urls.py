@@ -1,0 +1,57 @@
+"""Engagement pages (SPEC C3.4): the lead page's panel and its forms, and the public document viewer."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from salesloop.engagement import viewer, views
+
+urlpatterns: list[URLPattern] = [
+    # the customer's side: no login, the secret token is the permission
+    path("d/<str:token>", viewer.document_viewer, name="document-viewer"),
+    path("d/<str:token>/file", viewer.document_file, name="document-viewer-file"),
+    path("d/<str:token>/beat", viewer.document_beat, name="document-viewer-beat"),
+]
+
+# the rep's side: a panel on the lead page, every form posting back to it
+urlpatterns += [
+    path("leads/<int:lead_id>/engagement/", views.engagement_panel, name="engagement-panel"),
+    path(
+        "leads/<int:lead_id>/engagement/attachments",
+        views.attachment_add_page,
+        name="engagement-attachment-add",
+    ),
+    path(
+        "leads/<int:lead_id>/engagement/attachments/<int:attachment_id>/file",
+        views.attachment_file_page,
+        name="engagement-attachment-file",
+    ),
+    path(
+        "leads/<int:lead_id>/engagement/attachments/<int:attachment_id>/remove",
+        views.attachment_remove_page,
+        name="engagement-attachment-remove",
+    ),
+    path(
+        "leads/<int:lead_id>/engagement/attachments/<int:attachment_id>/share",
+        views.document_share_page,
+        name="engagement-document-share",
+    ),
+    path(
+        "leads/<int:lead_id>/engagement/documents/<int:document_id>/revoke",
+        views.document_revoke_page,
+        name="engagement-document-revoke",
+    ),
+    path("leads/<int:lead_id>/engagement/touches", views.touch_add_page, name="engagement-touch-add"),
+    path(
+        "leads/<int:lead_id>/engagement/touches/<int:touch_id>/responded",
+        views.touch_responded_page,
+        name="engagement-touch-responded",
+    ),
+    path("leads/<int:lead_id>/engagement/meetings", views.meeting_add_page, name="engagement-meeting-add"),
+    path(
+        "leads/<int:lead_id>/engagement/meetings/<int:meeting_id>/outcome",
+        views.meeting_outcome_page,
+        name="engagement-meeting-outcome",
+    ),
+    path("leads/<int:lead_id>/engagement/budget", views.budget_add_page, name="engagement-budget-add"),
+]
