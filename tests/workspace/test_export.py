@@ -162,3 +162,17 @@ def test_a_bad_filter_is_refused_before_anything_streams(org, api_as, client, fi
 
 def test_exporting_needs_a_login(client):
     assert client.get("/leads/export.csv").status_code == 302
+
+
+def test_the_api_export_keeps_the_health_filter_of_the_list(org, api_as, leads):
+    # given: alice's lead is below the red line, bob's above it, erin's not scored yet
+    from salesloop.crm.models import Lead
+
+    Lead.objects.filter(pk=leads["alice"].pk).update(health_score=12)
+    Lead.objects.filter(pk=leads["bob"].pk).update(health_score=85)
+    # when: the director exports what the list shows for ?health=red and ?health=ok
+    red = by_id(rows(api_as(org.director).get("/api/v1/exports/leads.csv", health="red")))
+    ok = by_id(rows(api_as(org.director).get("/api/v1/exports/leads.csv", health="ok")))
+    # then: the same leads as the list
+    assert set(red) == {leads["alice"].pk}
+    assert set(ok) == {leads["bob"].pk}

@@ -205,7 +205,9 @@ def _health_red(lead: Lead) -> bool:
 # ---- input schemas --------------------------------------------------------------------------
 
 
-class LeadQuery(Schema):
+class LeadFilterQuery(Schema):
+    """The filters of a lead list — the list itself and its export read the same ones."""
+
     stage: Text(40) | None = Field(default=None, description="stage code, e.g. solution_demo")  # type: ignore[valid-type]
     owner: RecordId | None = None
     region: RecordId | None = None
@@ -216,6 +218,23 @@ class LeadQuery(Schema):
     health: Literal["red", "ok", "unknown"] | None = Field(
         default=None, description="red: below the red line in force; ok: at or above it; unknown: no fact yet"
     )
+
+
+def lead_filters_of(query: LeadFilterQuery, request: HttpRequest) -> selectors.LeadFilters:
+    return selectors.LeadFilters(
+        stage=query.stage,
+        owner=query.owner,
+        region=query.region,
+        source=query.source.value if query.source else None,
+        status=query.status.value if query.status else None,
+        q=query.q,
+        unassigned=query.unassigned,
+        health=query.health,
+        custom=custom_filter_params(request.GET) or None,  # cf.<name>, cf.<name>.min/.max (C10.1)
+    )
+
+
+class LeadQuery(LeadFilterQuery):
     cursor: Text(200) | None = None  # type: ignore[valid-type]
     limit: int | None = Limit
 
@@ -331,17 +350,7 @@ def _visible_contact(user: User, contact_id: int) -> Contact:
     "has), `cf.<name>.min` / `cf.<name>.max` (numbers, money, dates, inclusive); see docs/custom-fields.md.",
 )
 def lead_list(request: HttpRequest, query: Query[LeadQuery]) -> HttpResponse:
-    filters = selectors.LeadFilters(
-        stage=query.stage,
-        owner=query.owner,
-        region=query.region,
-        source=query.source.value if query.source else None,
-        status=query.status.value if query.status else None,
-        q=query.q,
-        unassigned=query.unassigned,
-        health=query.health,
-        custom=custom_filter_params(request.GET) or None,  # cf.<name>, cf.<name>.min/.max (C10.1)
-    )
+    filters = lead_filters_of(query, request)
     page = selectors.lead_list(
         user=request.auth,  # type: ignore[attr-defined]
         filters=filters,

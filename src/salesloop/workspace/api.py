@@ -11,11 +11,10 @@ from django.utils import translation
 from ninja import Field, Query, Router, Schema, Status
 
 from salesloop.core.schemas import RecordId, Text
-from salesloop.crm.models import Channel, LeadStatus
+from salesloop.crm.api import LeadFilterQuery, lead_filters_of
 from salesloop.crm.selectors import LeadFilters
 from salesloop.workspace import selectors, services
 from salesloop.workspace.export import export_filename, lead_export_rows, lead_export_start
-from salesloop.workspace.filters import custom_filter_params
 from salesloop.workspace.models import CustomField, CustomFieldEntity, CustomFieldType
 
 router = Router()
@@ -157,14 +156,7 @@ def custom_field_restore(request: HttpRequest, field_id: RecordId) -> dict[str, 
 # ---- the lead export ------------------------------------------------------------------------
 
 
-class ExportQuery(Schema):
-    stage: Text(40) | None = Field(default=None, description="stage code")  # type: ignore[valid-type]
-    owner: RecordId | None = None
-    region: RecordId | None = None
-    source: Channel | None = None
-    status: LeadStatus | None = None
-    q: Text(100) | None = None  # type: ignore[valid-type]
-    unassigned: bool = False
+class ExportQuery(LeadFilterQuery):
     lang: Text(10) | None = Field(default=None, description="column language: zh-hans (default) or en")  # type: ignore[valid-type]
 
 
@@ -199,16 +191,7 @@ def export_response(
     },
 )
 def lead_export(request: HttpRequest, query: Query[ExportQuery]) -> StreamingHttpResponse:
-    filters = LeadFilters(
-        stage=query.stage,
-        owner=query.owner,
-        region=query.region,
-        source=query.source.value if query.source else None,
-        status=query.status.value if query.status else None,
-        q=query.q,
-        unassigned=query.unassigned,
-        custom=custom_filter_params(request.GET) or None,
-    )
+    filters = lead_filters_of(query, request)  # the list's own filters (crm.api)
     language = (
         "en" if (query.lang or translation.get_language() or "").lower().startswith("en") else "zh-hans"
     )
