@@ -48,7 +48,9 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = os.environ.get("SALESLOOP_BENCH_INTAKE_DB", "salesloop_bench_intake")
 SECRET = "bench-secret-bench-secret"  # noqa: S105 -- a throwaway source in a throwaway database
 DUPLICATE_SHARE = 0.2
-PACED_RATE = 300.0  # deliveries/s offered in the open-loop phase: the target's rate
+PACED_RATE = float(
+    os.environ.get("SALESLOOP_BENCH_PACED_RATE", "300")
+)  # offered in the open loop: the target's rate
 PACED_CONNECTIONS = 64
 
 
@@ -207,17 +209,16 @@ def _client(port: int, slug: str, bodies: list[bytes], threads: int, out: Any) -
     out.put((latencies, statuses))
 
 
-def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: int) -> dict[str, Any]:
-    """Open loop: deliveries offered at a fixed `rate`, whatever the answers, over up to
-    `connections` keep-alive connections. Each latency counts from the moment its delivery was due,
-    so time spent waiting for a free connection is counted too (no coordinated omission)."""
+def _paced_client(
+    port: int, slug: str, bodies: list[bytes], rate: float, connections: int, started: float, out: Any
+) -> None:
+    """One load process of the open loop: its share of the deliveries, each sent when due."""
     import threading
 
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     lock = threading.Lock()
     next_slot = iter(range(len(bodies)))
-    started = time.perf_counter() + 0.2
 
     def run() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -227,7 +228,7 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
             if slot is None:
                 break
             due = started + slot / rate
-            pause = due - time.perf_counter()
+            pause = due - time.time()
             if pause > 0:
                 time.sleep(pause)
             body = bodies[slot]
@@ -252,7 +253,7 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             with lock:
-                latencies.append((time.perf_counter() - due) * 1000)
+                latencies.append((time.time() - due) * 1000)
                 statuses[key] = statuses.get(key, 0) + 1
 
     threads = [threading.Thread(target=run) for _ in range(connections)]
@@ -260,8 +261,43 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
+    out.put((latencies, statuses))
+
+
+def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: int) -> dict[str, Any]:
+    """Open loop: deliveries offered at a fixed `rate`, whatever the answers, over up to
+    `connections` keep-alive connections from 4 load processes (one Python process cannot send
+    300 signed requests a second on its own). Each latency counts from the moment its delivery was
+    due, so time spent waiting for a free connection is counted too (no coordinated omission)."""
+    processes_n = 4
+    queue: mp.Queue = mp.Queue()
+    started = time.time() + 1.0  # every process starts the same clock once they are all up
+    processes = [
+        mp.Process(
+            target=_paced_client,
+            args=(
+                port,
+                slug,
+                bodies[i::processes_n],
+                rate / processes_n,
+                connections // processes_n,
+                started,
+                queue,
+            ),
+        )
+        for i in range(processes_n)
+    ]
+    for p in processes:
+        p.start()
+    results = [queue.get() for _ in processes]
+    for p in processes:
+        p.join()
+    elapsed = time.time() - started
+    latencies = sorted(x for r in results for x in r[0])
+    statuses: dict[str, int] = {}
+    for _, part in results:
+        for k, v in part.items():
+            statuses[k] = statuses.get(k, 0) + v
     return {
         "offered_per_s": rate,
         "per_s": round(len(bodies) / elapsed, 1),
