@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "salesloop.workspace",
     "salesloop.engagement",
     "salesloop.health",
+    "salesloop.insights",
     "salesloop.demo",
 ]
 
