@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from salesloop.core import clock, explanations
 from salesloop.crm.models import Customer, Lead
@@ -98,6 +99,44 @@ class TestWorkedByHand:
         lead_health_changed(lead_id=second.pk)
         assert Customer.objects.get(pk=first.customer_id).health_score == 60
 
+    def test_the_customer_follows_its_best_lead_down_and_ignores_closed_ones(self, org, now):
+        # given: a customer whose best open lead (60) is scored, and a weaker one
+        weak = lead_make(owner=org.alice)
+        best = lead_make(owner=org.alice, customer=weak.customer)
+        touch(weak)
+        healthy(best)
+        lead_health_changed(lead_id=weak.pk)
+        lead_health_changed(lead_id=best.pk)
+        weak_score = Lead.objects.get(pk=weak.pk).health_score
+        assert Customer.objects.get(pk=weak.customer_id).health_score == 60 > weak_score
+
+        # when: the best lead is lost, then the weak one is recomputed on a new fact
+        Lead.objects.filter(pk=best.pk).update(status="lost")
+        touch(weak, responded=True)
+        lead_health_changed(lead_id=weak.pk)
+
+        # then: the customer has the open lead's new score, not the lost lead's
+        weak.refresh_from_db()
+        assert weak.health_score != weak_score
+        assert Customer.objects.get(pk=weak.customer_id).health_score == weak.health_score
+
+    def test_a_new_best_score_raises_the_customer_and_decay_lowers_it(self, org, now):
+        lead = lead_make(owner=org.alice)
+        other = lead_make(owner=org.alice, customer=lead.customer)
+        touch(other, days_ago=30)
+        lead_health_changed(lead_id=other.pk)
+        healthy(lead)
+        lead_health_changed(lead_id=lead.pk)
+        assert Customer.objects.get(pk=lead.customer_id).health_score == 60
+
+        later = now + dt.timedelta(days=60)
+        lead_recompute(lead_id=lead.pk, now=later)
+
+        decayed = Lead.objects.get(pk=lead.pk).health_score
+        expected = max(decayed, Lead.objects.get(pk=other.pk).health_score)
+        assert decayed < 60
+        assert Customer.objects.get(pk=lead.customer_id).health_score == expected
+
 
 class TestBreakdown:
     def test_contributions_add_up_to_the_score_and_match_the_schema(self, org, now):
@@ -172,6 +211,8 @@ class TestBulk:
             lead_recompute(lead_id=lead.pk, now=now)
         one_by_one = {h.lead_id: (h.score, h.red, h.breakdown) for h in LeadHealth.objects.all()}
         projections = dict(Lead.objects.values_list("id", "health_score"))
+        customers = dict(Customer.objects.values_list("id", "health_score"))
+        assert any(score is not None for score in customers.values())
         LeadHealth.objects.all().delete()
         Lead.objects.update(health_score=None)
         Customer.objects.update(health_score=None)
@@ -183,6 +224,41 @@ class TestBulk:
         assert bulk == one_by_one
         assert len(bulk) == 7 and outcome.scored == 7
         assert dict(Lead.objects.values_list("id", "health_score")) == projections
+        assert dict(Customer.objects.values_list("id", "health_score")) == customers
+
+    @pytest.mark.django_db(transaction=True)
+    def test_two_workers_give_what_one_by_one_gives(self, org, now):
+        """PostgreSQL recomputes two chunks at once on two connections; SQLite has one writer."""
+        if connection.vendor != "postgresql":
+            pytest.skip("two workers run on PostgreSQL only (SQLite has one writer)")
+        leads = _build_mixed_leads(org)
+        # leads of one customer in different chunks: its score is the best over both
+        shared = lead_make(owner=org.alice, customer=leads[0].customer)
+        healthy(shared)
+        for lead in [*leads, shared]:
+            lead_recompute(lead_id=lead.pk, now=now)
+        one_by_one = {h.lead_id: (h.score, h.red, h.breakdown) for h in LeadHealth.objects.all()}
+        projections = dict(Lead.objects.values_list("id", "health_score"))
+        customers = dict(Customer.objects.values_list("id", "health_score"))
+        LeadHealth.objects.all().delete()
+        Lead.objects.update(health_score=None)
+        Customer.objects.update(health_score=None)
+        progress: list[tuple[int, int]] = []
+
+        outcome = recompute.recompute_all(
+            now=now,
+            config=config_in_force(now),
+            open_only=False,
+            chunk=2,
+            workers=2,
+            progress=lambda done, total: progress.append((done, total)),
+        )
+
+        assert {h.lead_id: (h.score, h.red, h.breakdown) for h in LeadHealth.objects.all()} == one_by_one
+        assert outcome.scored == len(one_by_one) == 8
+        assert dict(Lead.objects.values_list("id", "health_score")) == projections
+        assert dict(Customer.objects.values_list("id", "health_score")) == customers
+        assert progress[-1][0] == progress[-1][1] and len(progress) == len({p[0] for p in progress})
 
     def test_the_command_recomputes_every_lead(self, org, now):
         leads = _build_mixed_leads(org)

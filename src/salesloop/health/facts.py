@@ -1,8 +1,9 @@
 """The engagement facts of a range of leads, aggregated per lead in SQL (SPEC C3.1).
 
-Four grouped queries — touches, document views, meetings, the latest budget milestone — each over
-`lead_id BETWEEN lo AND hi`, served by the engagement tables' (lead, at) indexes. One lead is the
-range [id, id]: the single-lead recompute and the bulk recompute read the same numbers.
+Four grouped parts — touches, document views, meetings, the latest budget milestone — in one
+statement (UNION ALL), each over `lead_id BETWEEN lo AND hi`, served by the engagement tables'
+(lead, at) indexes. One lead is the range [id, id]: the single-lead recompute and the bulk
+recompute read the same numbers.
 Each fact's weight is `exp(-k · age_days)` with k = ln 2 / half-life (health.scoring).
 """
 
@@ -61,17 +62,21 @@ def lead_facts(*, lo: int, hi: int, now: dt.datetime, config: Config) -> dict[in
             found = facts[lead_id] = Facts()
         return found
 
+    # One statement, four grouped parts (kind 0 touches, 1 views, 2 meetings, 3 budget), padded
+    # to one row shape: one round trip per range instead of four — most of a single lead's
+    # recompute is round trips.
     w = _weight("at")
-    touch_sql = f"""
-        SELECT lead_id, COUNT(*),
+    response_since = _since(now, config, RESPONSE_RATE)
+    touches = f"""
+        SELECT 0, lead_id, COUNT(*),
           SUM(CASE WHEN at >= %s THEN {w} ELSE 0 END),
           SUM(CASE WHEN at >= %s AND direction = 'outbound' AND responded = %s THEN {w} ELSE 0 END),
           SUM(CASE WHEN at >= %s AND direction = 'outbound' AND responded IS NOT NULL THEN {w} ELSE 0 END),
-          SUM(CASE WHEN at >= %s AND direction = 'inbound' AND customer_initiated = %s THEN {w} ELSE 0 END)
+          SUM(CASE WHEN at >= %s AND direction = 'inbound' AND customer_initiated = %s THEN {w} ELSE 0 END),
+          NULL
         FROM engagement_touch
         WHERE lead_id BETWEEN %s AND %s AND at <= %s
         GROUP BY lead_id"""  # noqa: S608 -- no user input in the SQL text
-    response_since = _since(now, config, RESPONSE_RATE)
     touch_params = [
         _since(now, config, CONTACT_FREQUENCY), k, today,
         response_since, True, k, today,
@@ -80,26 +85,28 @@ def lead_facts(*, lo: int, hi: int, now: dt.datetime, config: Config) -> dict[in
         lo, hi, at_now,
     ]  # fmt: skip
     w = _weight("opened_at")
-    view_sql = f"""
-        SELECT lead_id, COUNT(*), SUM(CASE WHEN opened_at >= %s THEN seconds * {w} ELSE 0 END)
+    views = f"""
+        SELECT 1, lead_id, COUNT(*), SUM(CASE WHEN opened_at >= %s THEN seconds * {w} ELSE 0 END),
+          NULL, NULL, NULL, NULL
         FROM engagement_documentview
         WHERE lead_id BETWEEN %s AND %s AND opened_at <= %s
         GROUP BY lead_id"""  # noqa: S608
     view_params = [_since(now, config, MATERIAL_VIEWING), k, today, lo, hi, at_now]
     w = _weight("scheduled_at")
     meeting_since = _since(now, config, MEETING_ATTENDANCE)
-    meeting_sql = f"""
-        SELECT lead_id, COUNT(*),
+    meetings = f"""
+        SELECT 2, lead_id, COUNT(*),
           SUM(CASE WHEN scheduled_at >= %s AND status = 'attended' THEN {w} * (CASE
                 WHEN attended_minutes IS NULL OR planned_minutes = 0 OR attended_minutes >= planned_minutes
                 THEN 1.0 ELSE attended_minutes * 1.0 / planned_minutes END) ELSE 0 END),
-          SUM(CASE WHEN scheduled_at >= %s THEN {w} ELSE 0 END)
+          SUM(CASE WHEN scheduled_at >= %s THEN {w} ELSE 0 END),
+          NULL, NULL, NULL
         FROM engagement_meeting
         WHERE lead_id BETWEEN %s AND %s AND scheduled_at <= %s AND status IN ('attended', 'no_show')
         GROUP BY lead_id"""  # noqa: S608
     meeting_params = [meeting_since, k, today, meeting_since, k, today, lo, hi, at_now]
-    budget_sql = """
-        SELECT lead_id, stage, fresh FROM (
+    budget = """
+        SELECT 3, lead_id, fresh, NULL, NULL, NULL, NULL, stage FROM (
           SELECT lead_id, stage, CASE WHEN at >= %s THEN 1 ELSE 0 END AS fresh,
                  ROW_NUMBER() OVER (PARTITION BY lead_id ORDER BY at DESC, id DESC) AS rn
           FROM engagement_budgetmilestone
@@ -109,28 +116,28 @@ def lead_facts(*, lo: int, hi: int, now: dt.datetime, config: Config) -> dict[in
     budget_params = [_since(now, config, BUDGET_PROGRESS), lo, hi, at_now]
 
     with connection.cursor() as cursor:
-        cursor.execute(touch_sql, touch_params)
-        for lead_id, count, frequency, answered, asked, initiated in cursor.fetchall():
-            f = get(lead_id)
-            f.touches = int(count)
-            f.touches_decayed = float(frequency or 0)
-            f.answered_decayed = float(answered or 0)
-            f.asked_decayed = float(asked or 0)
-            f.initiated_decayed = float(initiated or 0)
-        cursor.execute(view_sql, view_params)
-        for lead_id, count, seconds in cursor.fetchall():
-            f = get(lead_id)
-            f.views = int(count)
-            f.seconds_decayed = float(seconds or 0)
-        cursor.execute(meeting_sql, meeting_params)
-        for lead_id, count, attended, held in cursor.fetchall():
-            f = get(lead_id)
-            f.meetings = int(count)
-            f.attended_decayed = float(attended or 0)
-            f.held_decayed = float(held or 0)
-        cursor.execute(budget_sql, budget_params)
-        for lead_id, stage, fresh in cursor.fetchall():
+        cursor.execute(
+            " UNION ALL ".join([touches, views, meetings, budget]),
+            [*touch_params, *view_params, *meeting_params, *budget_params],
+        )
+        rows = cursor.fetchall()
+    for kind, lead_id, a, b, c, d, e, stage in rows:
+        f = get(lead_id)
+        if kind == 0:
+            f.touches = int(a)
+            f.touches_decayed = float(b or 0)
+            f.answered_decayed = float(c or 0)
+            f.asked_decayed = float(d or 0)
+            f.initiated_decayed = float(e or 0)
+        elif kind == 1:
+            f.views = int(a)
+            f.seconds_decayed = float(b or 0)
+        elif kind == 2:
+            f.meetings = int(a)
+            f.attended_decayed = float(b or 0)
+            f.held_decayed = float(c or 0)
+        else:
             # A milestone older than the window is stale: the lead keeps a fact, the stage counts
             # as unknown again.
-            get(lead_id).budget_stage = stage if fresh else "unknown"
+            f.budget_stage = stage if a else "unknown"
     return facts
