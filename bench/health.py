@@ -14,7 +14,9 @@ later (decay; crossings notified). Target ≤ 120 s for 1M leads.
 `lead_health_changed` recomputes the lead and its customer; p50 / p99 of the recompute (and of
 fact + recompute). Target p99 ≤ 10 ms. Medians over --runs runs.
 
-Environment: SALESLOOP_BENCH_HEALTH_LEADS (1000000), SALESLOOP_BENCH_HEALTH_RUNS (3).
+Environment: SALESLOOP_BENCH_HEALTH_LEADS (1000000), SALESLOOP_BENCH_HEALTH_RUNS (3),
+SALESLOOP_BENCH_KEEP=1 (PostgreSQL: keep the seeded database, and measure again on a kept one
+without seeding). Each run's first scoring starts with no health rows and no scores.
 """
 
 from __future__ import annotations
@@ -209,6 +211,20 @@ def _checkpoint() -> None:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def _health_forget() -> None:
+    """Every run's first scoring is a first scoring: no health rows, no scores (a database kept
+    from an earlier run, or this run's second round, starts from the same state)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM health_leadhealth")
+        cursor.execute("UPDATE crm_lead SET health_score = NULL WHERE health_score IS NOT NULL")
+        cursor.execute("UPDATE crm_customer SET health_score = NULL WHERE health_score IS NOT NULL")
+        if connection.vendor == "postgresql":
+            cursor.execute("VACUUM ANALYZE health_leadhealth, crm_lead, crm_customer")
+    _checkpoint()
+
+
 def full_measure() -> dict[str, Any]:
     _django()
     _checkpoint()
@@ -219,6 +235,7 @@ def full_measure() -> dict[str, Any]:
     from salesloop.core import clock
     from salesloop.health.services import leads_recompute
 
+    _health_forget()
     now = clock.now()
     started = time.perf_counter()
     first = leads_recompute(now=now, open_only=False, notify=False)
@@ -298,16 +315,27 @@ def _inner(database: BenchDatabase, part: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _pg_database(admin_url: str, var_dir: Path) -> BenchDatabase:
+def _pg_database(admin_url: str, var_dir: Path, *, create: bool = True) -> BenchDatabase:
     import psycopg
     from psycopg import sql
 
     from bench.databases import _with_database
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
+    if create:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
     return BenchDatabase("postgresql", _with_database(admin_url, PG_DATABASE), var_dir)
+
+
+def _pg_exists(admin_url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
+    return found is not None
 
 
 def _pg_drop(admin_url: str) -> None:
@@ -318,15 +346,38 @@ def _pg_drop(admin_url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
 
 
-def run_one(database: BenchDatabase, leads: int, runs: int) -> dict[str, Any]:
+def facts_count() -> dict[str, Any]:
+    _django()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT COUNT(*) FROM crm_lead), (SELECT COUNT(*) FROM engagement_touch) + "
+            "(SELECT COUNT(*) FROM engagement_documentview) + (SELECT COUNT(*) FROM engagement_meeting) + "
+            "(SELECT COUNT(*) FROM engagement_budgetmilestone)"
+        )
+        leads, facts = cursor.fetchone()
+    return {"leads": leads, "facts": facts, "seconds": float("nan")}
+
+
+def run_one(database: BenchDatabase, leads: int, runs: int, *, reuse: bool = False) -> dict[str, Any]:
     label = f"[health {database.label} {leads:,}]"
-    say(f"{label} migrate, seed")
-    salesloop(database, "migrate", "--verbosity", "0")
-    started = time.perf_counter()
-    salesloop(database, "seed", "--leads", str(leads), "--quiet", timeout=7200)
-    seed_s = time.perf_counter() - started
-    facts = _inner(database, "facts")
-    say(f"{label} seeded in {seed_s:.0f} s; {facts['facts']:,} facts in {facts['seconds']:.1f} s")
+    facts = None
+    if reuse:
+        try:
+            facts = _inner(database, "count")
+        except RuntimeError:  # created just now: nothing to reuse yet
+            facts = None
+    if facts and facts["leads"] >= leads:
+        say(f"{label} reusing the kept database: {facts['leads']:,} leads, {facts['facts']:,} facts")
+    else:
+        say(f"{label} migrate, seed")
+        salesloop(database, "migrate", "--verbosity", "0")
+        started = time.perf_counter()
+        salesloop(database, "seed", "--leads", str(leads), "--quiet", timeout=7200)
+        seed_s = time.perf_counter() - started
+        facts = _inner(database, "facts")
+        say(f"{label} seeded in {seed_s:.0f} s; {facts['facts']:,} facts in {facts['seconds']:.1f} s")
     fulls, singles = [], []
     for run in range(runs):
         full = _inner(database, "full")
@@ -368,11 +419,19 @@ def run(databases: list[str], leads: int | None = None, runs: int | None = None)
             say(f"health: PostgreSQL skipped ({why})")
             continue
         with tempfile.TemporaryDirectory(prefix="salesloop-bench-health-") as tmp:
-            database = sqlite_database(Path(tmp)) if kind == "sqlite" else _pg_database(admin_url, Path(tmp))
+            # PostgreSQL: SALESLOOP_BENCH_KEEP=1 keeps the seeded database; a later run with it
+            # set measures on it again without seeding (seeding 1M leads takes minutes).
+            keep = kind == "postgresql" and bool(os.environ.get("SALESLOOP_BENCH_KEEP"))
+            if kind == "sqlite":
+                database = sqlite_database(Path(tmp))
+            elif keep:
+                database = _pg_database(admin_url, Path(tmp), create=not _pg_exists(admin_url))
+            else:
+                database = _pg_database(admin_url, Path(tmp))
             try:
-                rows.append(run_one(database, leads, runs))
+                rows.append(run_one(database, leads, runs, reuse=keep))
             finally:
-                if kind == "postgresql" and not os.environ.get("SALESLOOP_BENCH_KEEP"):
+                if kind == "postgresql" and not keep:
                     _pg_drop(admin_url)
     return rows
 
@@ -417,7 +476,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--part", choices=["facts", "full", "single"], help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=["facts", "count", "full", "single"], help=argparse.SUPPRESS)
     parser.add_argument(
         "--databases", default=os.environ.get("SALESLOOP_BENCH_DATABASES", "sqlite,postgresql")
     )
@@ -425,7 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None)
     options = parser.parse_args(argv)
     if options.part:
-        measure = {"facts": facts_generate, "full": full_measure, "single": single_measure}[options.part]
+        measure = {
+            "facts": facts_generate,
+            "count": facts_count,
+            "full": full_measure,
+            "single": single_measure,
+        }[options.part]
         print(json.dumps(measure(), default=str))
         return 0
     rows = run([d.strip() for d in options.databases.split(",") if d.strip()], options.leads, options.runs)
