@@ -244,7 +244,7 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health"))
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -315,6 +315,15 @@ def main() -> int:
         print()
         print(health.TITLE)
         print(health.table(extra["health"]))
+
+    if "checkin_page" in benches:
+        from bench import checkin_page
+
+        say("checkin page: time to interactive on a slow connection …")
+        extra["checkin_page"] = checkin_page.run(databases)
+        print()
+        print(checkin_page.TITLE)
+        print(checkin_page.table(extra["checkin_page"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -5,3 +5,6 @@ class EngagementConfig(AppConfig):
     name = "salesloop.engagement"
     label = "engagement"
     verbose_name = "Engagement"
+
+    def ready(self) -> None:
+        from salesloop.engagement import checkin_admin  # noqa: F401  (registers the C4 admin pages)

@@ -172,3 +172,16 @@ class BudgetMilestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} on lead {self.lead_id}"
+
+
+# Check-ins (SPEC C4) live in their own module to keep this one short; Django finds them through here.
+from salesloop.engagement.checkin_models import (  # noqa: E402, F401
+    Checkin,
+    CheckinActionType,
+    CheckinEvidence,
+    CheckinReminder,
+    CheckinReminderSetting,
+    CheckinResult,
+    EvidenceKind,
+    EvidenceUpload,
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from salesloop.engagement import viewer, views
+from salesloop.engagement import checkin_views, viewer, views
 
 urlpatterns: list[URLPattern] = [
     # the customer's side: no login, the secret token is the permission
@@ -54,4 +54,17 @@ urlpatterns += [
         name="engagement-meeting-outcome",
     ),
     path("leads/<int:lead_id>/engagement/budget", views.budget_add_page, name="engagement-budget-add"),
+]
+
+# C4 check-ins: the phone-first form, the rep's day, the manager's team day, evidence files
+urlpatterns += [
+    path("checkins/new", checkin_views.checkin_new, name="checkin-new"),
+    path("checkins/", checkin_views.checkin_day, name="checkin-day"),
+    path("checkins/team/", checkin_views.checkin_team, name="checkin-team"),
+    path("checkins/<int:checkin_id>/withdraw", checkin_views.checkin_withdraw_page, name="checkin-withdraw"),
+    path(
+        "checkins/evidence/<int:evidence_id>/file",
+        checkin_views.checkin_evidence_file,
+        name="checkin-evidence-file",
+    ),
 ]
