@@ -5,3 +5,6 @@ class EngagementConfig(AppConfig):
     name = "salesloop.engagement"
     label = "engagement"
     verbose_name = "Engagement"
+
+    def ready(self) -> None:
+        from salesloop.engagement.ocr import explanations  # noqa: F401 -- registers the OCR explanation kinds

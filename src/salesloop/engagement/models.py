@@ -172,3 +172,8 @@ class BudgetMilestone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} on lead {self.lead_id}"
+
+
+# What OCR read on an attachment lives in its own module (issue 6 item 3); imported here so Django
+# counts the model as the engagement app's.
+from salesloop.engagement.ocr.models import EvidenceText, OcrStatus  # noqa: E402, F401
