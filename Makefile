@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lint format browser messages clean
+.PHONY: install demo test bench lint format browser fonts messages clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "salesloop needs Python >= 3.11 on PATH" >&2; exit 1; }
@@ -29,13 +29,24 @@ browser:
 		else echo "chromium is missing: run 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; fi; \
 	fi
 
+# The OCR tests render Chinese text (issue 6 item 5): the Noto CJK font must be there even when
+# chromium already is (the browser target installs it only alongside chromium).
+fonts:
+	@if [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			(apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || \
+			 (apt-get update -q >/dev/null && apt-get install -y -q fonts-noto-cjk >/dev/null)) \
+			 || { echo "could not install fonts-noto-cjk" >&2; exit 1; }; \
+		else echo "the CJK font is missing: run 'sudo apt-get install fonts-noto-cjk'" >&2; exit 1; fi; \
+	fi
+
 demo: install
 	$(BIN)/salesloop demo
 
-test: install browser
+test: install browser fonts
 	$(BIN)/pytest
 
-bench: install
+bench: install fonts
 	$(BIN)/python -m bench
 
 lint: install

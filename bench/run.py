@@ -244,7 +244,7 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page"))
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -324,6 +324,14 @@ def main() -> int:
         print()
         print(checkin_page.TITLE)
         print(checkin_page.table(extra["checkin_page"]))
+    if "ocr" in benches:
+        from bench import ocr
+
+        say("ocr: evidence images per minute …")
+        extra["ocr"] = ocr.run()
+        print()
+        print(ocr.TITLE)
+        print(ocr.table(extra["ocr"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

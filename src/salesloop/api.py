@@ -88,6 +88,7 @@ def _routers() -> None:
     from salesloop.engagement.api import lead_router as engagement_lead_router
     from salesloop.engagement.api import router as engagement_router
     from salesloop.engagement.checkin_api import router as checkin_router
+    from salesloop.engagement.ocr.api import router as evidence_ocr_router
     from salesloop.health.api import customer_router as customer_health_router
     from salesloop.health.api import lead_router as lead_health_router
     from salesloop.health.api import router as health_router
@@ -131,6 +132,7 @@ def _routers() -> None:
     api.add_router("/leads", engagement_lead_router, tags=["engagement"])
     api.add_router("", engagement_router, tags=["engagement"])
     api.add_router("/checkins", checkin_router, tags=["check-ins"])  # C4
+    api.add_router("", evidence_ocr_router, tags=["engagement"])
 
 
 _routers()

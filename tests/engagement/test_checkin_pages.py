@@ -179,3 +179,26 @@ def test_a_rep_withdraws_her_own_checkin_from_the_report_with_a_reason(org, lead
     assert checkin.withdrawn_reason == "选错了线索"
     html = page.content.decode()
     assert "选错了线索" in html and "0 条签到" in html
+
+
+def test_the_daily_report_shows_what_ocr_read_beside_the_evidence_masked_for_a_director(org, lead, client):
+    # given: alice checks in with a signed contract page naming another company than her lead's
+    from salesloop.demo.evidence_images import signature_page
+
+    page = signature_page(fmt="JPEG")
+    upload = uploaded(org.alice, data=page, kind="signature_page", name="签署页.jpg")
+    checkin_make(org.alice, lead, upload_ids=[upload.pk])
+
+    # when: she opens her day
+    client.force_login(org.alice)
+    html = client.get("/checkins/?date=2026-03-02").content.decode()
+
+    # then: the facts read sit beside the evidence, with the company flag and her customer's phone
+    assert 'data-fact="amount"' in html and "128000.00" in html
+    assert 'class="ocr__mismatch"' in html and "杭州星河新能源科技有限公司" in html
+    assert "+8657187654321" in html
+    # a director reviews the day: the same facts, the phone masked
+    client.force_login(org.director)
+    html = client.get(f"/checkins/?date=2026-03-02&rep={org.alice.pk}").content.decode()
+    assert 'data-fact="amount"' in html
+    assert "+8657187654321" not in html and "571****4321" in html

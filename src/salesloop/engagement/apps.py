@@ -8,3 +8,4 @@ class EngagementConfig(AppConfig):
 
     def ready(self) -> None:
         from salesloop.engagement import checkin_admin  # noqa: F401  (registers the C4 admin pages)
+        from salesloop.engagement.ocr import explanations  # noqa: F401 -- registers the OCR explanation kinds

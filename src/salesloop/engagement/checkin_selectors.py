@@ -58,10 +58,14 @@ def teams_visible_to(user: Any) -> QuerySet[Team]:
 
 
 def _with_details(checkins: QuerySet[Checkin]) -> QuerySet[Checkin]:
+    # the lead's owner: whether the viewer may see phone numbers OCR read on the evidence
     return checkins.select_related(
-        "action_type", "actor", "lead", "stage", "stage_move", "stage_move__to_stage"
+        "action_type", "actor", "lead", "lead__owner", "stage", "stage_move", "stage_move__to_stage"
     ).prefetch_related(
-        Prefetch("evidence", queryset=CheckinEvidence.objects.select_related("attachment").order_by("id"))
+        Prefetch(
+            "evidence",
+            queryset=CheckinEvidence.objects.select_related("attachment", "attachment__ocr").order_by("id"),
+        )
     )
 
 

@@ -23,10 +23,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from salesloop.core import clock
 from salesloop.core.roles import Role
 from salesloop.crm.models import Lead, LeadStatus
-from salesloop.crm.selectors import lead_get, leads_visible_to
+from salesloop.crm.selectors import lead_get, lead_personal_data_visible, leads_visible_to
 from salesloop.engagement import checkin_selectors as selectors
 from salesloop.engagement import checkin_services as services
 from salesloop.engagement.checkin_models import CheckinResult, EvidenceKind
+from salesloop.engagement.ocr.selectors import evidence_masked
 from salesloop.engagement.responses import attachment_file_response
 from salesloop.pipeline.services import StageMoveRefused
 
@@ -184,6 +185,11 @@ def checkin_day(request: HttpRequest) -> HttpResponse:
     rep_id = int(rep_param) if rep_param.isdigit() and 0 < int(rep_param) < 2**63 else request.user.pk
     rep = selectors.rep_get(user=request.user, rep_id=rep_id)
     checkins = selectors.checkins_of_day(user=request.user, rep=rep, day=day)
+    for checkin in checkins:  # what OCR read beside each piece of evidence, masked for the viewer
+        unmasked = lead_personal_data_visible(user=request.user, lead=checkin.lead)
+        for item in checkin.evidence.all():
+            ocr = getattr(item.attachment, "ocr", None)
+            item.ocr_shown = evidence_masked(ocr, unmasked=unmasked) if ocr else None  # type: ignore[attr-defined]
     context = {
         "rep": rep,
         "own": rep.pk == request.user.pk,

@@ -185,3 +185,7 @@ from salesloop.engagement.checkin_models import (  # noqa: E402, F401
     EvidenceKind,
     EvidenceUpload,
 )
+
+# What OCR read on an attachment lives in its own module (issue 6 item 3); imported here so Django
+# counts the model as the engagement app's.
+from salesloop.engagement.ocr.models import EvidenceText, OcrStatus  # noqa: E402, F401

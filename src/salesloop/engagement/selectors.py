@@ -20,6 +20,8 @@ from salesloop.engagement.models import (
     Touch,
     TrackedDocument,
 )
+from salesloop.engagement.ocr.models import EvidenceText
+from salesloop.engagement.ocr.selectors import ocr_results_for
 
 BUDGET_ORDER = list(BudgetStage.values)
 
@@ -36,6 +38,7 @@ class DocumentStats:
 class AttachmentRow:
     attachment: Attachment
     tracked: DocumentStats | None
+    ocr: EvidenceText | None = None  # what OCR read (issue 6 item 3); None: not an image or PDF
 
 
 @dataclass
@@ -66,7 +69,8 @@ def document_stats(document: TrackedDocument) -> DocumentStats:
 
 
 def attachments_of(*, lead: Lead) -> list[AttachmentRow]:
-    """The lead's attachments, oldest first, each with its share link and openings (2 queries)."""
+    """The lead's attachments, oldest first, each with its share link and openings and its OCR
+    result (3 queries)."""
     attachments = list(
         Attachment.objects.filter(lead=lead)
         .select_related("tracked", "uploaded_by")
@@ -75,11 +79,16 @@ def attachments_of(*, lead: Lead) -> list[AttachmentRow]:
         )
         .order_by("created_at", "id")
     )
+    ocr = ocr_results_for(a.pk for a in attachments)
     rows = []
     for attachment in attachments:
         document = getattr(attachment, "tracked", None)
         rows.append(
-            AttachmentRow(attachment=attachment, tracked=document_stats(document) if document else None)
+            AttachmentRow(
+                attachment=attachment,
+                tracked=document_stats(document) if document else None,
+                ocr=ocr.get(attachment.pk),
+            )
         )
     return rows
 

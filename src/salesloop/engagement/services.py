@@ -37,6 +37,7 @@ from salesloop.engagement.models import (
     TouchKind,
     TrackedDocument,
 )
+from salesloop.engagement.ocr.services import evidence_text_request
 from salesloop.health import services as health
 
 # ---- attachments --------------------------------------------------------------------------------
@@ -141,6 +142,8 @@ def attachment_add(
     else:
         raise ValidationError({"file": "choose a file or enter a link"})
     attachment.save()
+    # Issue 6 item 3: images and PDFs are read by OCR in the background (a pending row now).
+    evidence_text_request(attachment=attachment)
     audit_record(
         actor=actor,
         action="attachment.add",

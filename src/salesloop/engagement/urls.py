@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from salesloop.engagement import checkin_views, viewer, views
 
-urlpatterns: list[URLPattern] = [
+urlpatterns: list[URLPattern | URLResolver] = [
     # the customer's side: no login, the secret token is the permission
     path("d/<str:token>", viewer.document_viewer, name="document-viewer"),
     path("d/<str:token>/file", viewer.document_file, name="document-viewer-file"),
@@ -68,3 +68,5 @@ urlpatterns += [
         name="checkin-evidence-file",
     ),
 ]
+# issue 6 item 3: OCR of evidence beside each attachment, and the evidence search
+urlpatterns += [path("", include("salesloop.engagement.ocr.urls"))]

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from salesloop.crm.models import Lead
-from salesloop.crm.selectors import lead_editable, lead_get
+from salesloop.crm.selectors import lead_editable, lead_get, lead_personal_data_visible
 from salesloop.engagement import selectors, services
 from salesloop.engagement.forms import (
     COMMON_KINDS,
@@ -27,6 +27,7 @@ from salesloop.engagement.forms import (
     TouchForm,
 )
 from salesloop.engagement.models import BudgetStage, MeetingStatus
+from salesloop.engagement.ocr.selectors import evidence_masked
 from salesloop.engagement.responses import attachment_file_response, share_url
 
 # service field → form field, where they differ
@@ -96,7 +97,10 @@ def _panel(
             )
     kinds = _kind_choices(lead)
     labels = dict(kinds)
+    unmasked = lead_personal_data_visible(user=request.user, lead=lead)
     for row in engagement.attachments:
+        if row.ocr is not None:  # phone numbers read off a page are personal data
+            row.ocr = evidence_masked(row.ocr, unmasked=unmasked)
         row.kind_label = labels.get(row.attachment.kind, row.attachment.kind)  # type: ignore[attr-defined]
         if row.tracked and row.tracked.document.revoked_at is None:
             row.share_url = share_url(row.tracked.document.token)  # type: ignore[attr-defined]

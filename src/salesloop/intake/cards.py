@@ -12,12 +12,10 @@ live beside it in `event.normalised`, so either can be checked against the photo
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
 import logging
-import math
 import re
 import secrets
 import time
@@ -33,10 +31,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from salesloop.core import clock
 from salesloop.core.audit import audit_record
+from salesloop.core.ocr import OcrLine, OcrUnreadable, image_open_upright, ocr_engine_version, ocr_image_read
 from salesloop.core.roles import Role, is_admin
 from salesloop.crm.phones import PhoneError, phone_parse
 from salesloop.crm.selectors import Page, keyset_page
@@ -270,59 +269,17 @@ def card_ocr_pending(event: InboundEvent) -> bool:
 # ---- OCR ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OcrLine:
-    """One line of text as the OCR engine found it: the text, its box (4 corners, clockwise from
-    top-left, in pixels of the upright photo) and the engine's confidence."""
-
-    text: str
-    box: list[list[int]]
-    score: float
-
-    @property
-    def height(self) -> float:
-        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.box
-        return (math.dist((x0, y0), (x3, y3)) + math.dist((x1, y1), (x2, y2))) / 2
-
-    def as_json(self) -> dict[str, Any]:
-        return {"text": self.text, "box": self.box, "score": self.score}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OcrLine:
-        return cls(text=str(data["text"]), box=[list(map(int, p)) for p in data["box"]], score=data["score"])
-
-
 class CardOcrError(Exception):
     """The photo could not be read; the message is the reason kept on the event."""
 
 
-@functools.lru_cache(maxsize=1)
-def _ocr_engine() -> Any:
-    from rapidocr import RapidOCR  # loads onnxruntime: only in the process that reads cards
-
-    return RapidOCR(params={"Global.log_level": "warning"})
-
-
 def card_text_read(image_bytes: bytes) -> list[OcrLine]:
-    """The text lines on a photo, top to bottom (RapidOCR with the PP-OCR models in its wheel,
-    offline). Phone photos carry their orientation in EXIF; the pixels are turned upright first."""
+    """The text lines on a photo, top to bottom, read by the shared engine (`core.ocr`)."""
     try:
-        with Image.open(io.BytesIO(image_bytes)) as opened:
-            upright = ImageOps.exif_transpose(opened).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise CardOcrError(f"the stored photo cannot be opened: {exc}") from exc
-    result = _ocr_engine()(upright)
-    if result.boxes is None or result.txts is None or result.scores is None:
-        return []
-    return [
-        OcrLine(
-            text=str(text).strip(),
-            box=[[round(float(x)), round(float(y))] for x, y in box.tolist()],
-            score=round(float(score), 3),
-        )
-        for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
-        if str(text).strip()
-    ]
+        upright = image_open_upright(image_bytes)
+    except OcrUnreadable as exc:
+        raise CardOcrError(f"the stored photo cannot be opened: {exc.__cause__ or exc}") from exc
+    return ocr_image_read(upright)
 
 
 def card_read(*, event_id: int) -> InboundEvent:
@@ -365,19 +322,10 @@ def card_read(*, event_id: int) -> InboundEvent:
                 "draft": draft.fields(),
                 "why": draft.why,
                 "phones": draft.phones,
-                "ocr": {"engine": _engine_version(), "seconds": seconds},
+                "ocr": {"engine": ocr_engine_version(), "seconds": seconds},
             }
         event.save(update_fields=["status", "error", "normalised", "attempts", "processed_at"])
     return event
-
-
-def _engine_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"rapidocr {version('rapidocr')}"
-    except PackageNotFoundError:  # pragma: no cover - rapidocr is a dependency
-        return "rapidocr"
 
 
 # ---- reading a card -------------------------------------------------------------------------
