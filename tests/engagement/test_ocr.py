@@ -24,7 +24,7 @@ from salesloop.engagement import services
 from salesloop.engagement.ocr import services as ocr_services
 from salesloop.engagement.ocr.facts import plain
 from salesloop.engagement.ocr.models import EvidenceText, OcrStatus
-from tests.engagement.conftest import pdf_upload
+from tests.engagement.conftest import pdf_bytes
 from tests.factories import customer_make, lead_make
 
 HTMX = {"HX-Request": "true"}
@@ -144,10 +144,22 @@ class TestFiles:
         assert fact_values(row, "phones") == ["+8613905712345"]
         assert row.signed is None  # minutes are not a signature page
 
-    def test_a_text_pdf_has_no_page_image_and_is_skipped_with_the_reason(self, org, lead):
-        attachment = services.attachment_add(actor=org.alice, lead=lead, kind="proposal", file=pdf_upload())
+    def test_a_text_pdf_is_rendered_and_read_like_a_scan(self, org, lead):
+        attachment = services.attachment_add(
+            actor=org.alice,
+            lead=lead,
+            kind="proposal",
+            file=SimpleUploadedFile("方案.pdf", pdf_bytes("Proposal 2026"), content_type="application/pdf"),
+        )
         row = EvidenceText.objects.get(pk=attachment.pk)
-        assert row.status == OcrStatus.SKIPPED and "no scanned page images" in row.reason
+        assert row.status == OcrStatus.DONE and row.pages == 1
+        assert "Proposal 2026" in row.text
+
+    def test_a_damaged_pdf_fails_with_the_reason(self, org, lead):
+        broken = SimpleUploadedFile("坏.pdf", b"%PDF-1.4\n" + b"garbage" * 50, content_type="application/pdf")
+        attachment = services.attachment_add(actor=org.alice, lead=lead, kind="proposal", file=broken)
+        row = EvidenceText.objects.get(pk=attachment.pk)
+        assert row.status == OcrStatus.FAILED and "cannot be opened" in row.reason
 
     def test_a_link_gets_no_ocr(self, org, lead):
         attachment = services.attachment_add(
