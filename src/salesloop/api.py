@@ -94,6 +94,7 @@ def _routers() -> None:
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
     from salesloop.intake.imports.api import router as imports_router
+    from salesloop.notify.api import router as alerts_router
     from salesloop.pipeline.api import bulk_router as bulk_move_router
     from salesloop.pipeline.api import router as pipeline_router
     from salesloop.pipeline.editor_api import router as pipeline_editor_router
@@ -129,6 +130,7 @@ def _routers() -> None:
     api.add_router("/health", health_router, tags=["health"])
     api.add_router("/leads", engagement_lead_router, tags=["engagement"])
     api.add_router("", engagement_router, tags=["engagement"])
+    api.add_router("/alerts", alerts_router, tags=["alerts"])
 
 
 _routers()
