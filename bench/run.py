@@ -244,7 +244,9 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr"))
+    benches = set(
+        _env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr,alerts")
+    )
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -332,6 +334,14 @@ def main() -> int:
         print()
         print(ocr.TITLE)
         print(ocr.table(extra["ocr"]))
+    if "alerts" in benches:
+        from bench import alerts
+
+        say("alerts: raising, the robots' outbox, the alerts list …")
+        extra["alerts"] = alerts.run(databases)
+        print()
+        print(alerts.TITLE)
+        print(alerts.table(extra["alerts"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

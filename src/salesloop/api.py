@@ -96,6 +96,7 @@ def _routers() -> None:
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
     from salesloop.intake.imports.api import router as imports_router
+    from salesloop.notify.api import router as alerts_router
     from salesloop.pipeline.api import bulk_router as bulk_move_router
     from salesloop.pipeline.api import router as pipeline_router
     from salesloop.pipeline.editor_api import router as pipeline_editor_router
@@ -133,6 +134,7 @@ def _routers() -> None:
     api.add_router("", engagement_router, tags=["engagement"])
     api.add_router("/checkins", checkin_router, tags=["check-ins"])  # C4
     api.add_router("", evidence_ocr_router, tags=["engagement"])
+    api.add_router("/alerts", alerts_router, tags=["alerts"])
 
 
 _routers()

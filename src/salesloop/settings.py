@@ -233,6 +233,11 @@ TASKS = {
     )
 }
 
+# Alerts' group robots (docs/alerts.md): webhooks must be WeCom's or DingTalk's own hosts; these
+# `host:port` entries are accepted too (an on-premise relay; the tests' fake robot), http allowed.
+SALESLOOP_BOT_EXTRA_HOSTS = env_list("SALESLOOP_BOT_EXTRA_HOSTS", [])
+SALESLOOP_BOT_TIMEOUT = env_int("SALESLOOP_BOT_TIMEOUT", 10)  # seconds to wait for a robot's answer
+
 # Page size of list pages and list endpoints; keyset pagination never counts past it.
 SALESLOOP_PAGE_SIZE = env_int("SALESLOOP_PAGE_SIZE", 50)
 

@@ -226,7 +226,9 @@ class TestBulk:
         assert dict(Lead.objects.values_list("id", "health_score")) == projections
         assert dict(Customer.objects.values_list("id", "health_score")) == customers
 
-    @pytest.mark.django_db(transaction=True)
+    # serialized_rollback: the flush after a transactional test would otherwise wipe the reference
+    # data (provinces, the default pipeline) that migrations load.
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)
     def test_two_workers_give_what_one_by_one_gives(self, org, now):
         """PostgreSQL recomputes two chunks at once on two connections; SQLite has one writer."""
         if connection.vendor != "postgresql":

@@ -42,6 +42,7 @@ class Outcome:
     changed: int = 0  # Lead.health_score values that changed
     crossed: int = 0  # open leads that went red
     crossings: list[Crossing] = field(default_factory=list)  # of one range only
+    recoveries: list[int] = field(default_factory=list)  # lead ids no longer red (one range only)
 
 
 def recompute_range(
@@ -80,6 +81,8 @@ def recompute_range(
                 scores.append((None, lead_id))
             if lead_id in previous:
                 cleared.append(lead_id)
+                if previous[lead_id][0]:
+                    outcome.recoveries.append(lead_id)
             continue
         result = score_lead(lead_facts_, config)
         red = result.score < config.red_threshold
@@ -89,6 +92,8 @@ def recompute_range(
             if status == "open":
                 outcome.crossings.append(Crossing(lead_id, result.score, owner_id, region_id))
         elif not red:
+            if was_red:
+                outcome.recoveries.append(lead_id)
             red_since = None
         breakdown = breakdown_text(result=result, red=red, config=config, at=at_iso)
         rows.append((lead_id, result.score, red, red_since, config.version, at_now, breakdown))
@@ -281,6 +286,7 @@ def recompute_all(
     chunk: int = CHUNK_IDS,
     workers: int | None = None,
     on_crossings: Callable[[list[Crossing]], None] | None = None,
+    on_recoveries: Callable[[list[int]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Every lead, chunk by chunk of ids, each chunk in its own transaction (`workers` at once,
@@ -297,6 +303,8 @@ def recompute_all(
         part = recompute_range(lo=lo, hi=hi, now=now, config=config, open_only=open_only, customers=False)
         if on_crossings and part.crossings:
             on_crossings(part.crossings)
+        if on_recoveries and part.recoveries:
+            on_recoveries(part.recoveries)
         return part
 
     def add(part: Outcome, size: int) -> None:

@@ -1,5 +1,6 @@
 """Customer health score (SPEC C3.2–3): recomputed on every new fact and daily; new versions of the
-scoring configuration; the red flag's notification, once per crossing."""
+scoring configuration; the red flag's alert, once per crossing (raised through notify.alerts, so it
+reaches the bell and the region's group robots by the same path as every alert)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from salesloop.core import clock
 from salesloop.core.audit import audit_record
 from salesloop.core.roles import Role
 from salesloop.crm.models import Lead
-from salesloop.health.models import HealthModel, HealthModelStatus
+from salesloop.health.models import HealthModel, HealthModelStatus, LeadHealth
 from salesloop.health.recompute import Crossing, Outcome, recompute_all, recompute_range
 from salesloop.health.scoring import Config, config_validate, default_config
-from salesloop.notify.services import notification_send
+from salesloop.notify.alerts import alert_state_set, alerts_clear
 
-NOTIFICATION_KIND = "health_red"
+NOTIFICATION_KIND = "health.red"  # the alert's kind, also the in-app notice's
 
 
 # --- the configuration in force ----------------------------------------------------------------
@@ -149,6 +150,8 @@ def lead_recompute(*, lead_id: int, now: dt.datetime | None = None) -> Outcome:
     outcome = recompute_range(lo=lead_id, hi=lead_id, now=now, config=config_in_force(now))
     if outcome.crossings:
         crossings_notify(outcome.crossings)
+    if outcome.recoveries:
+        recoveries_clear(outcome.recoveries)
     return outcome
 
 
@@ -168,6 +171,7 @@ def leads_recompute(
         config=config_in_force(now),
         open_only=open_only,
         on_crossings=crossings_notify if notify else None,
+        on_recoveries=recoveries_clear,  # clearing tells nobody, so even a silent run does it
         progress=progress,
     )
 
@@ -179,13 +183,22 @@ def _managers_of(region_ids: set[int]) -> dict[int, list[User]]:
     return managers
 
 
+def alert_key(lead_id: int) -> str:
+    return f"health:red:lead:{lead_id}"
+
+
 def crossings_notify(crossings: list[Crossing]) -> int:
-    """C3.3: the owner and the managers of the lead's region hear once that it went red."""
-    leads = Lead.objects.select_related("owner").in_bulk([c.lead_id for c in crossings])
+    """C3.3: a lead that went red raises one alert (kind `health.red`): its owner and the managers
+    of its region hear of it in-app, and the robots of its region / its owner's team get it.
+    Returns the number of people told."""
+    leads = Lead.objects.select_related("owner", "region", "owner__region", "owner__team").in_bulk(
+        [c.lead_id for c in crossings]
+    )
     region_ids = {
         lead.region_id or (lead.owner.region_id if lead.owner else None) for lead in leads.values()
     } - {None}
     managers = _managers_of(region_ids)  # type: ignore[arg-type]
+    breakdowns = dict(LeadHealth.objects.filter(lead_id__in=list(leads)).values_list("lead_id", "breakdown"))
     sent = 0
     with translation.override(settings.LANGUAGE_CODE):
         for crossing in crossings:
@@ -200,11 +213,42 @@ def crossings_notify(crossings: list[Crossing]) -> int:
                 "score": crossing.score,
                 "lead": lead.title,
             }
+            breakdown = breakdowns.get(lead.pk) or {}
             body = _(
                 "The lead's health score fell below the red line. Open it to see which signals are weak."
             )
-            link = reverse("lead-detail", args=[lead.pk])
-            for person in people.values():
-                notification_send(user=person, kind=NOTIFICATION_KIND, title=title, body=body, link=link)
-                sent += 1
+            weakest = _weakest_signals(breakdown)
+            if weakest:
+                body += " " + _("Weakest: %(signals)s.") % {"signals": "、".join(weakest)}
+            alert = alert_state_set(
+                key=alert_key(lead.pk),
+                active=True,
+                kind=NOTIFICATION_KIND,
+                title=title,
+                body=body,
+                explanation=breakdown,
+                link=reverse("lead-detail", args=[lead.pk]),
+                suggested_response=_(
+                    "Contact the customer this week; the weakest signals in the score say what is missing."
+                ),
+                region=lead.region if lead.region_id else (lead.owner.region if lead.owner else None),
+                team=lead.owner.team if lead.owner and lead.owner.team_id else None,
+                recipients=list(people.values()),
+            )
+            if alert is not None:
+                sent += len(people)
     return sent
+
+
+def _weakest_signals(breakdown: dict[str, Any], count: int = 2) -> list[str]:
+    """The weighted signals furthest from full marks, named for people (the robot's message)."""
+    from salesloop.health.scoring import SIGNAL_LABELS
+
+    signals = [s for s in breakdown.get("signals", []) if s.get("weight")]
+    signals.sort(key=lambda s: (s.get("normalised", 0), -s["weight"]))
+    return [str(SIGNAL_LABELS.get(s["signal"], s["signal"])) for s in signals[:count]]
+
+
+def recoveries_clear(lead_ids: list[int]) -> int:
+    """C3.3: leads back above the red line clear their alert, so the next crossing raises anew."""
+    return alerts_clear(keys=[alert_key(lead_id) for lead_id in lead_ids])
