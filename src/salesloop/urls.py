@@ -16,6 +16,7 @@ urlpatterns = [
     path("pipelines/", include("salesloop.pipeline.urls")),
     path("health/", include("salesloop.health.urls")),
     path("alerts/", include("salesloop.notify.urls")),
+    path("insights/", include("salesloop.insights.urls")),  # C5: the funnel heat map and cycle time
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.workspace.urls")),  # C10.1: custom fields, the lead export
     path("", include("salesloop.crm.urls")),

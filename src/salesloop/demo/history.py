@@ -72,10 +72,22 @@ def _dwell(stage: int, rng: random.Random) -> int:
 
 
 def stage_history(
-    *, rng: random.Random, created: int, now: int, stage_count: int, source: str, pooled: bool
+    *,
+    rng: random.Random,
+    created: int,
+    now: int,
+    stage_count: int,
+    source: str,
+    pooled: bool,
+    rework: float = 0.0,
 ) -> list[Move]:
     """The moves of one lead, oldest first; the first enters stage 0 at `created`, none is after
-    `now`. The last stage of the pipeline is the won stage (entering it closes the lead as won)."""
+    `now`. The last stage of the pipeline is the won stage (entering it closes the lead as won).
+
+    `rework` (0 by default; benchmarks use 0.4) makes busier histories for load tests: that much
+    more chance of moving back from every stage after the first, more of moving on from the
+    first stage and a quarter as much from the others, fewer losses and more back-and-forth
+    allowed — about 5 moves a lead at 0.4."""
     moves = [Move(None, 0, "", OPEN, created, "", "", ACTOR_SYSTEM, None)]
     if pooled:
         # Nobody owns it: it waits in the region's pool until the manager closes the hopeless ones.
@@ -98,7 +110,10 @@ def stage_history(
             else (_FORWARD[stage] if stage < len(_FORWARD) else 0.58)
         )
         backward = _BACKWARD[stage] if stage < len(_BACKWARD) else 0.08
-        if backward_moves >= _MAX_BACKWARD_MOVES or stage == 0:
+        if rework:
+            backward = backward + rework if stage > 0 else 0.0
+            forward = min(forward + (rework if stage == 0 else rework / 4), 0.95 - backward)
+        if backward_moves >= _MAX_BACKWARD_MOVES + int(rework * 20) or stage == 0:
             backward = 0.0
         roll = rng.random()
         if roll < forward:

@@ -115,8 +115,9 @@ def _coprime_multiplier(size: int) -> int:
 class LeadRowsPlan:
     """Everything a chunk needs that does not change between chunks, looked up once."""
 
-    def __init__(self, *, org: DemoOrg, now: dt.datetime, seed: int) -> None:
+    def __init__(self, *, org: DemoOrg, now: dt.datetime, seed: int, rework: float = 0.0) -> None:
         self.now = int(now.timestamp())
+        self.rework = rework  # demo.history.stage_history: busier histories for benchmarks
         self.start = self.now - HISTORY_DAYS * DAY
         pipeline = pipeline_default()
         self.pipeline_id = pipeline.pk
@@ -295,7 +296,13 @@ def chunk_generate(
         manager_id = plan.manager_by_region_id.get(province.region_id or 0)
 
         moves = stage_history(
-            rng=rng, created=created, now=plan.now, stage_count=stage_count, source=source, pooled=pooled
+            rng=rng,
+            created=created,
+            now=plan.now,
+            stage_count=stage_count,
+            source=source,
+            pooled=pooled,
+            rework=plan.rework,
         )
         for move in moves:
             if move.actor == ACTOR_OWNER:

@@ -250,6 +250,9 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
         lead.customer, lead.contact = lead.customer, lead.contact  # type: ignore[union-attr]
     Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
     StageMove.objects.bulk_create(_first_moves(leads))  # type: ignore[arg-type]
+    from salesloop.insights.funnel_rollup import funnel_entries_apply  # C5: the funnel rollups
+
+    funnel_entries_apply(leads=leads)
     for item in items:
         item.event.lead = item.lead
     for item in new:

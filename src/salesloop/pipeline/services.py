@@ -73,7 +73,7 @@ def stage_move_record(
         to_status=to_status,
         reason=reason,
     )
-    return StageMove.objects.create(
+    move = StageMove.objects.create(
         lead=lead,
         from_stage=from_stage,
         to_stage=to_stage,
@@ -86,6 +86,12 @@ def stage_move_record(
         filled=filled or {},
         explanation=explanation,
     )
+    from salesloop.insights.funnel_rollup import funnel_move_apply  # C5: the funnel rollups, in step
+
+    funnel_move_apply(
+        lead=lead, move=move, from_code=from_stage.code if from_stage else None, direction=direction
+    )
+    return move
 
 
 def _problem(code: str, field: str, message: str) -> dict[str, str]:

@@ -1,3 +1,7 @@
 """Insights read the other apps' facts through their selectors (DESIGN.md); the few tables here
 hold what insights derive or configure: funnel aggregates and indicator thresholds and values.
 One module per part; this package re-exports their models for Django."""
+
+from salesloop.insights.models.funnel import DWELL_BUCKETS, FunnelDay, FunnelOpen
+
+__all__ = ["DWELL_BUCKETS", "FunnelDay", "FunnelOpen"]

@@ -17,6 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument("--leads", type=int, default=5000, help="number of leads to add (default 5000)")
         parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+        parser.add_argument(
+            "--rework",
+            type=float,
+            default=0.0,
+            help="busier stage histories for benchmarks: 0 (default) ~2.8 moves a lead, 0.4 ~5",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from salesloop.demo.generator import seed_run
@@ -31,7 +37,9 @@ class Command(BaseCommand):
                 rate = done / seconds if seconds else 0.0
                 self.stdout.write(f"  {done:>10,} / {total:,} leads  ({rate:,.0f} leads/s)")
 
-        result = seed_run(seed=options["seed"], leads=leads, progress=progress)
+        if not 0.0 <= options["rework"] <= 0.5:
+            raise CommandError("--rework must be between 0 and 0.5")
+        result = seed_run(seed=options["seed"], leads=leads, progress=progress, rework=options["rework"])
         if not quiet:
             outcomes = result.outcomes
             self.stdout.write(
