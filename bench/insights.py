@@ -321,6 +321,22 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def run(databases: list[str], sizes: list[int] | None = None, runs: int = 40) -> list[dict[str, Any]]:
+    """`make bench`: SALESLOOP_BENCH_INSIGHTS_LEADS (default 100000,1000000) on each database."""
+    sizes = sizes or [
+        int(n) for n in os.environ.get("SALESLOOP_BENCH_INSIGHTS_LEADS", "100000,1000000").split(",")
+    ]
+    admin_url = os.environ.get("SALESLOOP_BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN_URL)
+    rows = []
+    for size in sizes:
+        for kind in databases:
+            if kind == "postgresql" and (why := postgresql_unreachable(admin_url)):
+                say(f"PostgreSQL skipped: {why}")
+                continue
+            rows.append(run_one(kind, size, runs, admin_url))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")

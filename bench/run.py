@@ -245,7 +245,9 @@ def main() -> int:
         say(notices[-1])
 
     benches = set(
-        _env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr,alerts")
+        _env_list(
+            "SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr,alerts,insights"
+        )
     )
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
@@ -318,6 +320,14 @@ def main() -> int:
         print(health.TITLE)
         print(health.table(extra["health"]))
 
+    if "insights" in benches:
+        from bench import insights
+
+        say("insights: funnel heat map against DuckDB …")
+        extra["insights"] = insights.run(databases)
+        print()
+        print(insights.TITLE)
+        print(insights.table(extra["insights"]))
     if "checkin_page" in benches:
         from bench import checkin_page
 
