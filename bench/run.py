@@ -244,7 +244,7 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health"))
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,indicators"))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -315,6 +315,15 @@ def main() -> int:
         print()
         print(health.TITLE)
         print(health.table(extra["health"]))
+
+    if "indicators" in benches:
+        from bench import indicators
+
+        say("indicators: one scope and one period, live, vs DuckDB …")
+        extra["indicators"] = indicators.run(databases)
+        print()
+        print(indicators.TITLE)
+        print(indicators.table(extra["indicators"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,7 @@ def _routers() -> None:
     from salesloop.health.api import customer_router as customer_health_router
     from salesloop.health.api import lead_router as lead_health_router
     from salesloop.health.api import router as health_router
+    from salesloop.insights.indicators_api import router as indicators_router
     from salesloop.intake.api import merge_router
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
@@ -129,6 +130,7 @@ def _routers() -> None:
     api.add_router("/health", health_router, tags=["health"])
     api.add_router("/leads", engagement_lead_router, tags=["engagement"])
     api.add_router("", engagement_router, tags=["engagement"])
+    api.add_router("/insights/indicators", indicators_router, tags=["insights"])
 
 
 _routers()

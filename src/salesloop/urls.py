@@ -15,6 +15,7 @@ urlpatterns = [
     path("routing/", include("salesloop.routing.urls")),
     path("pipelines/", include("salesloop.pipeline.urls")),
     path("health/", include("salesloop.health.urls")),
+    path("insights/indicators/", include("salesloop.insights.indicators_urls")),  # C9
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.workspace.urls")),  # C10.1: custom fields, the lead export
     path("", include("salesloop.crm.urls")),

@@ -38,6 +38,7 @@ from salesloop.engagement.models import (
     TrackedDocument,
 )
 from salesloop.health import services as health
+from salesloop.insights.indicators.facts import indicator_facts_refresh
 
 # ---- attachments --------------------------------------------------------------------------------
 
@@ -329,6 +330,7 @@ def touch_record(
         note=note.strip(),
     )
     health.lead_health_changed(lead_id=lead.pk)
+    indicator_facts_refresh(lead_id=lead.pk)  # C9: the response rate counts outbound touches
     return touch
 
 
@@ -359,6 +361,7 @@ def touch_response_record(*, actor: Any, touch: Touch, responded: bool) -> Touch
         after={"responded": responded},
     )
     health.lead_health_changed(lead_id=touch.lead_id)
+    indicator_facts_refresh(lead_id=touch.lead_id)  # C9
     return touch
 
 

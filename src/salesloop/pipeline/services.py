@@ -73,7 +73,7 @@ def stage_move_record(
         to_status=to_status,
         reason=reason,
     )
-    return StageMove.objects.create(
+    move = StageMove.objects.create(
         lead=lead,
         from_stage=from_stage,
         to_stage=to_stage,
@@ -86,6 +86,10 @@ def stage_move_record(
         filled=filled or {},
         explanation=explanation,
     )
+    from salesloop.insights.indicators.facts import indicator_facts_refresh  # C9 (upward: a hook)
+
+    indicator_facts_refresh(lead_id=lead.pk)
+    return move
 
 
 def _problem(code: str, field: str, message: str) -> dict[str, str]:

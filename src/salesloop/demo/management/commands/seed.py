@@ -17,6 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         parser.add_argument("--leads", type=int, default=5000, help="number of leads to add (default 5000)")
         parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+        parser.add_argument(
+            "--touches",
+            action="store_true",
+            help="also add an outbound call per stage move and rebuild the indicator facts (C9)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from salesloop.demo.generator import seed_run
@@ -32,6 +37,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done:>10,} / {total:,} leads  ({rate:,.0f} leads/s)")
 
         result = seed_run(seed=options["seed"], leads=leads, progress=progress)
+        if options["touches"] and result.first_lead_id is not None and result.last_lead_id is not None:
+            from salesloop.demo.touches import touches_seed
+            from salesloop.insights.indicators.facts import indicator_facts_rebuild
+
+            touches = touches_seed(first_lead_id=result.first_lead_id, last_lead_id=result.last_lead_id)
+            indicator_facts_rebuild()
+            if not quiet:
+                self.stdout.write(f"Added {touches:,} outbound touches; indicator facts rebuilt")
         if not quiet:
             outcomes = result.outcomes
             self.stdout.write(
