@@ -244,11 +244,8 @@ def main() -> int:
         databases = [d for d in databases if d != "postgresql"]
         say(notices[-1])
 
-    benches = set(
-        _env_list(
-            "SALESLOOP_BENCH_ONLY", "list,intake,imports,routing,health,checkin_page,ocr,alerts,insights"
-        )
-    )
+    everything = "list,intake,imports,routing,health,checkin_page,ocr,alerts,insights,indicators"
+    benches = set(_env_list("SALESLOOP_BENCH_ONLY", everything))
     started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()[0]
     rows: list[Row] = []
@@ -352,6 +349,14 @@ def main() -> int:
         print()
         print(alerts.TITLE)
         print(alerts.table(extra["alerts"]))
+    if "indicators" in benches:
+        from bench import indicators
+
+        say("indicators: one scope and one period, live, vs DuckDB …")
+        extra["indicators"] = indicators.run(databases)
+        print()
+        print(indicators.TITLE)
+        print(indicators.table(extra["indicators"]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,7 @@ def _routers() -> None:
     from salesloop.health.api import lead_router as lead_health_router
     from salesloop.health.api import router as health_router
     from salesloop.insights.api import router as insights_router
+    from salesloop.insights.indicators_api import router as indicators_router
     from salesloop.intake.api import merge_router
     from salesloop.intake.api import router as intake_router
     from salesloop.intake.card_api import router as card_router
@@ -137,6 +138,7 @@ def _routers() -> None:
     api.add_router("", evidence_ocr_router, tags=["engagement"])
     api.add_router("/alerts", alerts_router, tags=["alerts"])
     api.add_router("/insights", insights_router, tags=["insights"])
+    api.add_router("/insights/indicators", indicators_router, tags=["insights"])
 
 
 _routers()

@@ -17,6 +17,7 @@ urlpatterns = [
     path("health/", include("salesloop.health.urls")),
     path("alerts/", include("salesloop.notify.urls")),
     path("insights/", include("salesloop.insights.urls")),  # C5: the funnel heat map and cycle time
+    path("insights/indicators/", include("salesloop.insights.indicators_urls")),  # C9
     path("", include("salesloop.accounts.urls")),
     path("", include("salesloop.workspace.urls")),  # C10.1: custom fields, the lead export
     path("", include("salesloop.crm.urls")),

@@ -59,3 +59,7 @@ def history(org) -> History:
     d = move(d, "contract_signed", org.alice, status="won")  # quote 0 days, won: cycle 10 days
     days(2)
     return History(a=a, b=b, c=c, d=d, now=clock.now())
+
+
+# The indicator tests' fixtures (their helpers live in indicator_helpers.py).
+from tests.insights.indicator_helpers import _media_in_tmp, conversion_data  # noqa: E402, F401

@@ -263,8 +263,9 @@ class TestQueries:
         )
         assert cost() == small
         # the lead (locked), routed before?, the version in force, an A/B test?, the roster, leaves,
-        # the rotation (locked), open leads, today's leads, rotation update, assignment, owner, notice
-        assert small == 13, small
+        # the rotation (locked), open leads, today's leads, rotation update, assignment, owner, notice;
+        # then the indicator facts follow the owner (C9): 3 day ledgers out, 3 lead rows, 3 ledgers in
+        assert small == 13 + 9, small
 
 
 class TestRotationAcrossRegions:

@@ -464,6 +464,10 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
         else:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
+    if "owner" in changes:
+        from salesloop.insights.indicators.facts import indicator_facts_owner_sync  # C9 hook (upward)
+
+        indicator_facts_owner_sync(lead_ids=[lead.pk])
     audit_record(
         actor=actor,
         action="lead.update",

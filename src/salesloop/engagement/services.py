@@ -39,6 +39,7 @@ from salesloop.engagement.models import (
 )
 from salesloop.engagement.ocr.services import evidence_text_request
 from salesloop.health import services as health
+from salesloop.insights.indicators.facts import indicator_facts_refresh
 
 # ---- attachments --------------------------------------------------------------------------------
 
@@ -332,6 +333,7 @@ def touch_record(
         note=note.strip(),
     )
     health.lead_health_changed(lead_id=lead.pk)
+    indicator_facts_refresh(lead_id=lead.pk)  # C9: the response rate counts outbound touches
     return touch
 
 
@@ -362,6 +364,7 @@ def touch_response_record(*, actor: Any, touch: Touch, responded: bool) -> Touch
         after={"responded": responded},
     )
     health.lead_health_changed(lead_id=touch.lead_id)
+    indicator_facts_refresh(lead_id=touch.lead_id)  # C9
     return touch
 
 

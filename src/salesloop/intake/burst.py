@@ -251,8 +251,10 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
     Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
     StageMove.objects.bulk_create(_first_moves(leads))  # type: ignore[arg-type]
     from salesloop.insights.funnel_rollup import funnel_entries_apply  # C5: the funnel rollups
+    from salesloop.insights.indicators.facts import indicator_facts_refresh_many  # C9
 
     funnel_entries_apply(leads=leads)
+    indicator_facts_refresh_many(lead_ids=[lead.pk for lead in leads])
     for item in items:
         item.event.lead = item.lead
     for item in new:

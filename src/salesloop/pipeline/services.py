@@ -91,6 +91,9 @@ def stage_move_record(
     funnel_move_apply(
         lead=lead, move=move, from_code=from_stage.code if from_stage else None, direction=direction
     )
+    from salesloop.insights.indicators.facts import indicator_facts_refresh  # C9 (upward: a hook)
+
+    indicator_facts_refresh(lead_id=lead.pk)
     return move
 
 

@@ -3,5 +3,27 @@ hold what insights derive or configure: funnel aggregates and indicator threshol
 One module per part; this package re-exports their models for Django."""
 
 from salesloop.insights.models.funnel import DWELL_BUCKETS, FunnelDay, FunnelOpen
+from salesloop.insights.models.indicators import (
+    IndicatorArrivalDay,
+    IndicatorLead,
+    IndicatorSpan,
+    IndicatorStallDay,
+    IndicatorThresholds,
+    IndicatorTouch,
+    IndicatorTouchDay,
+    IndicatorValue,
+)
 
-__all__ = ["DWELL_BUCKETS", "FunnelDay", "FunnelOpen"]
+__all__ = [
+    "DWELL_BUCKETS",
+    "FunnelDay",
+    "FunnelOpen",
+    "IndicatorArrivalDay",
+    "IndicatorLead",
+    "IndicatorSpan",
+    "IndicatorStallDay",
+    "IndicatorThresholds",
+    "IndicatorTouch",
+    "IndicatorTouchDay",
+    "IndicatorValue",
+]

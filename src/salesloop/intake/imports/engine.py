@@ -539,8 +539,10 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
     writer.insert(tables["lead"], lead_rows)
     writer.insert(tables["move"], move_rows)
     from salesloop.insights.funnel_rollup import funnel_import_entries_apply  # C5: the funnel rollups
+    from salesloop.insights.indicators.facts import indicator_facts_refresh_many  # C9
 
     funnel_import_entries_apply(stage_id=stage_id, source=source, entries=((r[6], now) for r in lead_rows))
+    indicator_facts_refresh_many(lead_ids=[row[0] for row in lead_rows])
 
     job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
     writer.insert(

@@ -23,6 +23,11 @@ class Command(BaseCommand):
             default=0.0,
             help="busier stage histories for benchmarks: 0 (default) ~2.8 moves a lead, 0.4 ~5",
         )
+        parser.add_argument(
+            "--touches",
+            action="store_true",
+            help="also add an outbound call per stage move and rebuild the indicator facts (C9)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from salesloop.demo.generator import seed_run
@@ -40,6 +45,18 @@ class Command(BaseCommand):
         if not 0.0 <= options["rework"] <= 0.5:
             raise CommandError("--rework must be between 0 and 0.5")
         result = seed_run(seed=options["seed"], leads=leads, progress=progress, rework=options["rework"])
+        if result.first_lead_id is not None and result.last_lead_id is not None:
+            from salesloop.insights.indicators.facts import indicator_facts_rebuild
+
+            if options["touches"]:
+                from salesloop.demo.touches import touches_seed
+
+                touches = touches_seed(first_lead_id=result.first_lead_id, last_lead_id=result.last_lead_id)
+                if not quiet:
+                    self.stdout.write(f"Added {touches:,} outbound touches")
+            # Seeded leads and moves are bulk-inserted, past the services that keep the indicator
+            # facts (C9): derive them once for the whole database.
+            indicator_facts_rebuild()
         if not quiet:
             outcomes = result.outcomes
             self.stdout.write(

@@ -1,0 +1,63 @@
+"""Leads written in bulk — a webhook batch (intake.burst) and an import chunk — bypass the
+services that keep the indicator rows (C9); they refresh them in bulk, so conversion counts them at
+once, with the owner routing gave them, as a rebuild would."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from salesloop.crm.models import Lead
+from salesloop.insights.indicators.facts import indicator_facts_rebuild
+from salesloop.insights.models.indicators import IndicatorLead, IndicatorSpan
+from salesloop.intake.burst import Delivery, deliveries_receive
+from salesloop.intake.services import source_create
+from tests.intake.test_imports import csv_bytes, job_of, run
+from tests.routing.conftest import definition, in_force, rule
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _kept() -> tuple[list, list]:
+    return (
+        sorted(IndicatorLead.objects.values_list("lead_id", "region_id", "owner_id", "arrived_at")),
+        sorted(IndicatorSpan.objects.values_list("lead_id", "owner_id", "rank", "entered_at")),
+    )
+
+
+def test_a_webhook_batch_keeps_the_indicator_rows_of_its_new_leads(org):
+    # given a round-robin over 华东's reps in force
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="burst", secret="x" * 20)
+    items = [{"id": f"b{n}", "name": f"客户{n}", "phone": f"1370000100{n}"} for n in range(3)]
+
+    # when three deliveries arrive together
+    deliveries_receive(
+        [Delivery(source=source, body=json.dumps(i, ensure_ascii=False), external_id=i["id"]) for i in items]
+    )
+
+    # then each new lead has its row, with the owner routing gave it — as a rebuild gives
+    leads = list(Lead.objects.filter(source="api"))
+    assert len(leads) == 3
+    kept = _kept()
+    assert {row[0]: row[2] for row in kept[0]} == {lead.pk: lead.owner_id for lead in leads}
+    assert all(owner is not None for _, _, owner, _ in kept[0])
+    indicator_facts_rebuild()
+    assert _kept() == kept
+
+
+def test_an_import_keeps_the_indicator_rows_of_its_new_leads(org, django_capture_on_commit_callbacks):
+    rows = [["甲", "15805710001", "", "", "", "", ""], ["乙", "15805710002", "", "", "", "", ""]]
+    job = run(job_of(org.carol, csv_bytes(rows)), org.carol, django_capture_on_commit_callbacks)
+
+    assert job.created == 2
+    kept = _kept()
+    assert len(kept[0]) == 2 and len(kept[1]) == 2  # a row and an open span (the first stage) each
+    indicator_facts_rebuild()
+    assert _kept() == kept
