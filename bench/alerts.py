@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,8 +35,9 @@ from typing import Any
 
 from bench.databases import (
     DEFAULT_PG_ADMIN_URL,
-    PROJECT_DIR,
-    BenchDatabase,
+    inner_run,
+    postgresql_database,
+    postgresql_drop,
     postgresql_unreachable,
     salesloop,
     sqlite_database,
@@ -49,6 +49,7 @@ REQUESTS = 50
 WARMUP = 5
 DEEP_PAGE = 20
 NOW = "2026-11-30T02:00:00+00:00"
+NOW_ENV = {"SALESLOOP_FAKE_NOW": NOW}
 REGIONS = 6
 
 
@@ -297,36 +298,6 @@ def _pg_name() -> str:
     return os.environ.get("SALESLOOP_BENCH_ALERTS_PG_DATABASE", "salesloop_bench_alerts")
 
 
-def _pg(admin_url: str, var_dir: Path, *, create: bool) -> BenchDatabase | None:
-    import psycopg
-    from psycopg import sql
-
-    from bench.databases import _with_database
-
-    name = sql.Identifier(_pg_name())
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    return BenchDatabase("postgresql", _with_database(admin_url, _pg_name()), var_dir) if create else None
-
-
-def _inner(database: BenchDatabase, alerts_n: int) -> dict[str, Any]:
-    env = {**database.env(), "SALESLOOP_FAKE_NOW": NOW}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.alerts", "--inner", "--alerts", str(alerts_n)],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.alerts --inner failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def run(databases: list[str], alerts_n: int | None = None, runs: int | None = None) -> list[dict[str, Any]]:
     alerts_n = alerts_n or int(os.environ.get("SALESLOOP_BENCH_ALERTS", "100000"))
     runs = runs or int(os.environ.get("SALESLOOP_BENCH_ALERTS_RUNS", "3"))
@@ -338,20 +309,23 @@ def run(databases: list[str], alerts_n: int | None = None, runs: int | None = No
             continue
         with tempfile.TemporaryDirectory(prefix="salesloop-bench-alerts-") as tmp:
             database = (
-                sqlite_database(Path(tmp)) if kind == "sqlite" else _pg(admin_url, Path(tmp), create=True)
+                sqlite_database(Path(tmp))
+                if kind == "sqlite"
+                else postgresql_database(admin_url, Path(tmp), name=_pg_name())
             )
-            assert database is not None
             try:
                 salesloop(database, "migrate", "--verbosity", "0")
                 results = []
                 for n in range(runs):
-                    results.append(_inner(database, alerts_n))
+                    results.append(
+                        inner_run(database, "bench.alerts", "--inner", "--alerts", str(alerts_n), env=NOW_ENV)
+                    )
                     figures = json.dumps(results[-1], ensure_ascii=False)
                     say(f"[alerts {database.label}] run {n + 1}: {figures}")
                 rows.append(_row(database.label, results))
             finally:
                 if kind == "postgresql" and not os.environ.get("SALESLOOP_BENCH_KEEP"):
-                    _pg(admin_url, Path(tmp), create=False)
+                    postgresql_drop(admin_url, name=_pg_name())
     return rows
 
 

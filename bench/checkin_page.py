@@ -27,6 +27,8 @@ from bench.databases import (
     DEFAULT_PG_ADMIN_URL,
     PROJECT_DIR,
     BenchDatabase,
+    postgresql_database,
+    postgresql_drop,
     postgresql_unreachable,
     salesloop,
     sqlite_database,
@@ -56,26 +58,6 @@ TARGET_TTI_MS = 5000.0  # what a rep on a poor 3G line should wait at most, cold
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _pg_database(admin_url: str, var_dir: Path) -> BenchDatabase:
-    import psycopg
-    from psycopg import sql
-
-    from bench.databases import _with_database
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-    return BenchDatabase("postgresql", _with_database(admin_url, PG_DATABASE), var_dir)
-
-
-def _pg_drop(admin_url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
 
 
 def _rep_lead(database: BenchDatabase) -> int:
@@ -194,12 +176,16 @@ def run(databases: list[str], leads: int | None = None, runs: int | None = None)
             say(f"checkin page: PostgreSQL skipped ({why})")
             continue
         with tempfile.TemporaryDirectory(prefix="salesloop-bench-checkin-") as tmp:
-            database = sqlite_database(Path(tmp)) if kind == "sqlite" else _pg_database(admin_url, Path(tmp))
+            database = (
+                sqlite_database(Path(tmp))
+                if kind == "sqlite"
+                else postgresql_database(admin_url, Path(tmp), name=PG_DATABASE)
+            )
             try:
                 rows.append(run_one(database, leads, runs))
             finally:
                 if kind == "postgresql" and not os.environ.get("SALESLOOP_BENCH_KEEP"):
-                    _pg_drop(admin_url)
+                    postgresql_drop(admin_url, name=PG_DATABASE)
     return rows
 
 

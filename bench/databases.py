@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -63,35 +65,62 @@ def postgresql_unreachable(admin_url: str) -> str | None:
 
 
 def postgresql_database(
-    admin_url: str, var_dir: Path, settings: dict[str, str] | None = None
+    admin_url: str, var_dir: Path, settings: dict[str, str] | None = None, *, name: str = BENCH_DATABASE_NAME
 ) -> BenchDatabase:
-    """A new, empty `salesloop_bench` database on the server of `admin_url` (dropped first).
-    `settings` (e.g. {"random_page_cost": "1.1"}) become the database's defaults, to try a tuning."""
+    """A new, empty database `name` on the server of `admin_url` (dropped first). `settings` (e.g.
+    {"random_page_cost": "1.1"}) become the database's defaults, to try a tuning."""
     import psycopg
     from psycopg import sql
 
-    name = sql.Identifier(BENCH_DATABASE_NAME)
+    identifier = sql.Identifier(name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         # FORCE: a server left over from an interrupted run may still hold connections to it.
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
         for setting, value in (settings or {}).items():
             conn.execute(
                 sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    name, sql.Identifier(setting), sql.Literal(value)
+                    identifier, sql.Identifier(setting), sql.Literal(value)
                 )
             )
-    return BenchDatabase("postgresql", _with_database(admin_url, BENCH_DATABASE_NAME), var_dir)
+    return postgresql_existing(admin_url, var_dir, name=name)
 
 
-def postgresql_drop(admin_url: str) -> None:
+def postgresql_existing(admin_url: str, var_dir: Path, *, name: str) -> BenchDatabase:
+    """The database `name` as it is (one kept by an earlier run with SALESLOOP_BENCH_KEEP=1)."""
+    return BenchDatabase("postgresql", _with_database(admin_url, name), var_dir)
+
+
+def postgresql_exists(admin_url: str, *, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def postgresql_drop(admin_url: str, *, name: str = BENCH_DATABASE_NAME) -> None:
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DATABASE_NAME))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def inner_run(database: BenchDatabase, module: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """`python -m MODULE ARGS` against the database (a measurement in a fresh process); its last
+    line of output is JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env={**database.env(), **(env or {})},
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def salesloop(database: BenchDatabase, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +33,12 @@ from typing import Any
 
 from bench.databases import (
     DEFAULT_PG_ADMIN_URL,
-    PROJECT_DIR,
     BenchDatabase,
+    inner_run,
+    postgresql_database,
+    postgresql_drop,
+    postgresql_existing,
+    postgresql_exists,
     postgresql_unreachable,
     salesloop,
     sqlite_database,
@@ -48,6 +51,7 @@ TARGET_P99_MS = 10.0
 SINGLE_LEADS = 1_000
 PG_DATABASE = "salesloop_bench_health"
 NOW = "2026-11-28T04:00:00+00:00"
+NOW_ENV = {"SALESLOOP_FAKE_NOW": NOW}
 
 
 def say(message: str) -> None:
@@ -299,53 +303,6 @@ def single_measure() -> dict[str, Any]:
 # ---- the driver ----------------------------------------------------------------------------------
 
 
-def _inner(database: BenchDatabase, part: str) -> dict[str, Any]:
-    env = {**database.env(), "SALESLOOP_FAKE_NOW": NOW}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.health", "--part", part],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.health --part {part} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _pg_database(admin_url: str, var_dir: Path, *, create: bool = True) -> BenchDatabase:
-    import psycopg
-    from psycopg import sql
-
-    from bench.databases import _with_database
-
-    if create:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE))
-            )
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-    return BenchDatabase("postgresql", _with_database(admin_url, PG_DATABASE), var_dir)
-
-
-def _pg_exists(admin_url: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
-    return found is not None
-
-
-def _pg_drop(admin_url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-
-
 def facts_count() -> dict[str, Any]:
     _django()
     from django.db import connection
@@ -365,7 +322,7 @@ def run_one(database: BenchDatabase, leads: int, runs: int, *, reuse: bool = Fal
     facts = None
     if reuse:
         try:
-            facts = _inner(database, "count")
+            facts = inner_run(database, "bench.health", "--part", "count", env=NOW_ENV)
         except RuntimeError:  # created just now: nothing to reuse yet
             facts = None
     if facts and facts["leads"] >= leads:
@@ -376,14 +333,14 @@ def run_one(database: BenchDatabase, leads: int, runs: int, *, reuse: bool = Fal
         started = time.perf_counter()
         salesloop(database, "seed", "--leads", str(leads), "--quiet", timeout=7200)
         seed_s = time.perf_counter() - started
-        facts = _inner(database, "facts")
+        facts = inner_run(database, "bench.health", "--part", "facts", env=NOW_ENV)
         say(f"{label} seeded in {seed_s:.0f} s; {facts['facts']:,} facts in {facts['seconds']:.1f} s")
     fulls, singles = [], []
     for run in range(runs):
-        full = _inner(database, "full")
+        full = inner_run(database, "bench.health", "--part", "full", env=NOW_ENV)
         fulls.append(full)
         say(f"{label} run {run + 1}: first scoring {full['first_s']:.1f} s, daily {full['daily_s']:.1f} s")
-        single = _inner(database, "single")
+        single = inner_run(database, "bench.health", "--part", "single", env=NOW_ENV)
         singles.append(single)
         say(f"{label} run {run + 1}: one lead p50 {single['p50_ms']:.2f} ms p99 {single['p99_ms']:.2f} ms")
     median = statistics.median
@@ -424,15 +381,15 @@ def run(databases: list[str], leads: int | None = None, runs: int | None = None)
             keep = kind == "postgresql" and bool(os.environ.get("SALESLOOP_BENCH_KEEP"))
             if kind == "sqlite":
                 database = sqlite_database(Path(tmp))
-            elif keep:
-                database = _pg_database(admin_url, Path(tmp), create=not _pg_exists(admin_url))
+            elif keep and postgresql_exists(admin_url, name=PG_DATABASE):
+                database = postgresql_existing(admin_url, Path(tmp), name=PG_DATABASE)
             else:
-                database = _pg_database(admin_url, Path(tmp))
+                database = postgresql_database(admin_url, Path(tmp), name=PG_DATABASE)
             try:
                 rows.append(run_one(database, leads, runs, reuse=keep))
             finally:
                 if kind == "postgresql" and not keep:
-                    _pg_drop(admin_url)
+                    postgresql_drop(admin_url, name=PG_DATABASE)
     return rows
 
 

@@ -40,6 +40,9 @@ from bench.databases import (
     DEFAULT_PG_ADMIN_URL,
     PROJECT_DIR,
     BenchDatabase,
+    inner_run,
+    postgresql_database,
+    postgresql_drop,
     postgresql_unreachable,
     salesloop,
     sqlite_database,
@@ -50,6 +53,7 @@ TARGET_P95_MS = 300.0
 TARGET_LEADS = 1_000_000
 PG_DATABASE = os.environ.get("SALESLOOP_BENCH_INDICATORS_PG_DB", "bench_ind")
 NOW = "2026-11-28T04:00:00+00:00"
+NOW_ENV = {"SALESLOOP_FAKE_NOW": NOW}
 WEEKS = 8
 REPEAT = 3
 
@@ -260,34 +264,6 @@ def analyze() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started}
 
 
-def _inner(database: BenchDatabase, part: str) -> dict[str, Any]:
-    env = {**database.env(), "SALESLOOP_FAKE_NOW": NOW}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.indicators", "--part", part],
-        env=env,
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"bench.indicators --part {part} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}"
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _pg(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-
-
 def run_one(database: BenchDatabase, leads: int) -> list[dict[str, Any]]:
     label = f"[indicators {database.label} {leads:,}]"
     say(f"{label} migrate, seed with touches")
@@ -306,9 +282,9 @@ def run_one(database: BenchDatabase, leads: int) -> list[dict[str, Any]]:
     if done.returncode != 0:
         raise RuntimeError(f"seed failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
     seed_s = time.perf_counter() - started
-    _inner(database, "analyze")
+    inner_run(database, "bench.indicators", "--part", "analyze", env=NOW_ENV)
     say(f"{label} seeded in {seed_s:.0f} s; measuring")
-    result = _inner(database, "measure")
+    result = inner_run(database, "bench.indicators", "--part", "measure", env=NOW_ENV)
     rows = []
     for scope, figures in result["scopes"].items():
         row = {
@@ -346,15 +322,12 @@ def run(databases: list[str], leads: int | None = None) -> list[dict[str, Any]]:
             if kind == "sqlite":
                 database = sqlite_database(Path(tmp))
             else:
-                from bench.databases import _with_database
-
-                _pg(admin_url)
-                database = BenchDatabase("postgresql", _with_database(admin_url, PG_DATABASE), Path(tmp))
+                database = postgresql_database(admin_url, Path(tmp), name=PG_DATABASE)
             try:
                 rows += run_one(database, leads)
             finally:
                 if kind == "postgresql" and not os.environ.get("SALESLOOP_BENCH_KEEP"):
-                    _pg(admin_url, drop_only=True)
+                    postgresql_drop(admin_url, name=PG_DATABASE)
     return rows
 
 

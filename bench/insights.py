@@ -36,6 +36,8 @@ from bench.databases import (
     DEFAULT_PG_ADMIN_URL,
     PROJECT_DIR,
     BenchDatabase,
+    postgresql_database,
+    postgresql_drop,
     postgresql_unreachable,
     salesloop,
 )
@@ -225,32 +227,13 @@ def duckdb_reference(query: Any, export_dir: Path, *, runs: int) -> dict[str, An
 # ---- the driver ------------------------------------------------------------------------------------
 
 
-def _pg(admin_url: str, var_dir: Path) -> BenchDatabase:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-    base = admin_url.rsplit("/", 1)[0]
-    return BenchDatabase("postgresql", f"{base}/{PG_DATABASE}", var_dir)
-
-
-def _pg_drop(admin_url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-
-
 def run_one(kind: str, leads: int, runs: int, admin_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-funnel-") as tmp:
         var_dir = Path(tmp)
         database = (
             BenchDatabase("sqlite", f"sqlite:///{var_dir / 'bench.sqlite3'}", var_dir)
             if kind == "sqlite"
-            else _pg(admin_url, var_dir)
+            else postgresql_database(admin_url, var_dir, name=PG_DATABASE)
         )
         try:
             say(f"{database.label} {leads:,} leads: migrate, seed (--rework {REWORK})")
@@ -292,7 +275,7 @@ def run_one(kind: str, leads: int, runs: int, admin_url: str) -> dict[str, Any]:
             return result
         finally:
             if kind == "postgresql":
-                _pg_drop(admin_url)
+                postgresql_drop(admin_url, name=PG_DATABASE)
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import platform
@@ -299,64 +300,25 @@ def main() -> int:
             "import: CSV with 20% duplicates, dedup and assignment, vs a plain bulk insert of the same rows"
         )
         print(imports.table(extra["imports"]))
-    if "routing" in benches:
-        from bench import routing
-
-        say("routing: decisions and replay …")
-        extra["routing"] = routing.run(databases)
+    # The benches that print a table of their own (module, what it measures), in this order; each
+    # module has `run(databases)`, `TITLE` and `table(rows)`.
+    for name, measuring in [
+        ("routing", "decisions and replay"),
+        ("health", "full recompute and one lead on a new fact"),
+        ("insights", "funnel heat map against DuckDB"),
+        ("checkin_page", "time to interactive on a slow connection"),
+        ("ocr", "evidence images per minute"),
+        ("alerts", "raising, the robots' outbox, the alerts list"),
+        ("indicators", "one scope and one period, live, vs DuckDB"),
+    ]:
+        if name not in benches:
+            continue
+        module = importlib.import_module(f"bench.{name}")
+        say(f"{name}: {measuring} …")
+        extra[name] = module.run() if name == "ocr" else module.run(databases)  # OCR needs no database
         print()
-        print(routing.TITLE)
-        print(routing.table(extra["routing"]))
-
-    if "health" in benches:
-        from bench import health
-
-        say("health: full recompute and one lead on a new fact …")
-        extra["health"] = health.run(databases)
-        print()
-        print(health.TITLE)
-        print(health.table(extra["health"]))
-
-    if "insights" in benches:
-        from bench import insights
-
-        say("insights: funnel heat map against DuckDB …")
-        extra["insights"] = insights.run(databases)
-        print()
-        print(insights.TITLE)
-        print(insights.table(extra["insights"]))
-    if "checkin_page" in benches:
-        from bench import checkin_page
-
-        say("checkin page: time to interactive on a slow connection …")
-        extra["checkin_page"] = checkin_page.run(databases)
-        print()
-        print(checkin_page.TITLE)
-        print(checkin_page.table(extra["checkin_page"]))
-    if "ocr" in benches:
-        from bench import ocr
-
-        say("ocr: evidence images per minute …")
-        extra["ocr"] = ocr.run()
-        print()
-        print(ocr.TITLE)
-        print(ocr.table(extra["ocr"]))
-    if "alerts" in benches:
-        from bench import alerts
-
-        say("alerts: raising, the robots' outbox, the alerts list …")
-        extra["alerts"] = alerts.run(databases)
-        print()
-        print(alerts.TITLE)
-        print(alerts.table(extra["alerts"]))
-    if "indicators" in benches:
-        from bench import indicators
-
-        say("indicators: one scope and one period, live, vs DuckDB …")
-        extra["indicators"] = indicators.run(databases)
-        print()
-        print(indicators.TITLE)
-        print(indicators.table(extra["indicators"]))
+        print(module.TITLE)
+        print(module.table(extra[name]))
 
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
