@@ -30,6 +30,15 @@ def test_the_api_cross_view_by_region(history, org, api_as):
     assert rows["华东"]["cells"][0]["passed"] == 4
 
 
+def test_the_api_cross_view_by_rep_has_every_measure(history, org, api_as):
+    body = api_as(org.carol).get("/api/v1/insights/funnel", cross="rep").json()
+    rows = {row["label"]: {cell["stage"]: cell for cell in row["cells"]} for row in body["cross"]["rows"]}
+    assert set(rows) == {"Alice 王", "bob"}
+    needs = rows["Alice 王"]["needs_confirmed"]
+    assert (needs["passed"], needs["conversion"], needs["backward_rate"]) == (2, 0.5, 0.5)
+    assert rows["bob"]["screening"]["dwell_mean_days"] == 5.0
+
+
 def test_a_manager_asking_for_another_region_gets_404(history, org, api_as):
     response = api_as(org.carol).get("/api/v1/insights/funnel", region=org.south.pk)
     assert response.status_code == 404

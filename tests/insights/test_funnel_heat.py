@@ -76,11 +76,41 @@ def test_the_cross_view_splits_stages_by_region(history, org):
     assert by_region["华南"]["screening"].piled_up == 1
 
 
-def test_the_cross_view_by_rep_shows_each_reps_pile_up(history, org):
+def test_the_cross_view_by_rep_shows_every_measure_per_rep(history, org):
     cross = funnel_cross(query=funnel_query_parse(user=org.carol, params={}), by="rep")
     by_rep = {row.label: {cell.code: cell for cell in row.cells} for row in cross.rows}
-    assert by_rep["Alice 王"]["solution_demo"].piled_up == 1
-    assert "erin" not in by_rep  # 华南's rep is not in carol's region
+    assert set(by_rep) == {"Alice 王", "bob"}  # 华南's erin is not in carol's region
+    alice, bob = by_rep["Alice 王"], by_rep["bob"]
+    assert alice["solution_demo"].piled_up == 1
+    # alice's flows: a entered 需求确认 twice (forward once, back once), d won after 10 days
+    assert (alice["needs_confirmed"].passed, alice["needs_confirmed"].converted) == (2, 1)
+    assert alice["needs_confirmed"].backward_rate == 0.5
+    assert alice["needs_confirmed"].dwell_mean_days == pytest.approx(3.5)
+    assert (alice["screening"].passed, alice["screening"].conversion) == (3, 1.0)
+    # bob's only lead was lost in screening after 5 days: an exit, not a conversion
+    assert (bob["screening"].passed, bob["screening"].exits, bob["screening"].conversion) == (1, 1, 0)
+    assert bob["screening"].dwell_mean_days == pytest.approx(5.0)
+
+
+def test_a_team_funnel_is_its_members_funnels_summed_and_follows_membership(history, org):
+    from salesloop.accounts.models import Team
+
+    team = Team.objects.create(name="华东一组", region=org.east)
+    org.alice.team = team
+    org.alice.save(update_fields=["team"])
+    only_alice = heat(org.director, team=team.pk)
+    # a team of one has that rep's funnel, measure for measure
+    assert {c: (r.passed, r.converted, r.exits, r.piled_up, r.backward) for c, r in only_alice.items()} == {
+        c: (r.passed, r.converted, r.exits, r.piled_up, r.backward)
+        for c, r in heat(org.director, rep=org.alice.pk).items()
+    }
+    assert only_alice["screening"].passed == 3
+    # when bob joins the team, his lost lead counts in it
+    org.bob.team = team
+    org.bob.save(update_fields=["team"])
+    both = heat(org.director, team=team.pk)
+    assert both["screening"].passed == 4
+    assert both["screening"].exits == only_alice["screening"].exits + 1
 
 
 @pytest.mark.parametrize(

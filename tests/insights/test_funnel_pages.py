@@ -32,6 +32,37 @@ def test_a_manager_sees_their_regions_heat_map_with_drillable_cells(history, org
     assert "华南" not in html
 
 
+def test_the_cross_view_by_rep_shows_the_chosen_measure_with_drillable_cells(history, org, client):
+    response = login(client, org.carol).get("/insights/funnel", {"cross": "rep", "measure": "conversion"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    cross = html[html.index('id="cross-title"') :]
+    assert "进入下一阶段比例" in cross[: cross.index("</h2>")]  # the measure named in the heading
+    # alice's 需求确认 cell: 50% conversion, drilling to her leads that passed through it
+    assert re.search(r"Alice 王 · 需求确认 · [^:]+: 50%", cross)
+    assert f"cell_rep={org.alice.pk}" in cross and "kind=passed" in cross
+    assert re.search(r'<option value="conversion"\s+selected>', html)
+
+
+def test_an_unknown_cross_measure_re_renders_the_form_naming_it(history, org, client):
+    response = login(client, org.carol).get("/insights/funnel", {"cross": "rep", "measure": "vibes"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'role="alert"' in html and "measure" in html
+
+
+def test_a_reps_page_makes_the_same_number_of_queries_whatever_their_book(history, org, client):
+    login(client, org.alice)
+    client.get("/insights/funnel", {"cross": "rep"})
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/insights/funnel", {"cross": "rep"})
+    for _ in range(5):
+        move(lead_make(owner=org.alice, province="31"), "needs_confirmed", org.alice)
+    with CaptureQueriesContext(connection) as again:
+        client.get("/insights/funnel", {"cross": "rep"})
+    assert len(again) == len(queries)
+
+
 def test_a_manager_asking_for_another_region_gets_404(history, org, client):
     assert login(client, org.carol).get("/insights/funnel", {"region": org.south.pk}).status_code == 404
 

@@ -6,20 +6,47 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from salesloop.insights.funnel_rollup import bucket_bounds, dwell_bucket, funnel_rollup_rebuild
-from salesloop.insights.models import FunnelDay, FunnelOpen
+from salesloop.insights.funnel_rollup import (
+    DAY_COUNTERS,
+    bucket_bounds,
+    dwell_bucket,
+    funnel_rollup_rebuild,
+)
+from salesloop.insights.models import FunnelDay, FunnelOpen, FunnelOwnerDay, FunnelOwnerOpen
 from tests.insights.conftest import days, move
 
 pytestmark = pytest.mark.django_db
 
+OPEN_COUNTERS = ("open_leads", "entered_epoch_sum")
+
 
 def tables() -> dict[str, list[tuple]]:
-    def rows(model, keys):
-        names = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
-        # a row whose counters are all zero is the same as no row
-        return sorted(r for r in model.objects.values_list(*names) if any(r[keys:]))
+    """Every rollup row as (keys…, counters…); a row whose counters are all zero is the same as no
+    row. Day rows: (span, day, stage, region or owner, source, entries, …)."""
 
-    return {"days": rows(FunnelDay, 5), "open": rows(FunnelOpen, 3)}
+    def rows(model, keys, counters):
+        return sorted(r for r in model.objects.values_list(*keys, *counters) if any(r[len(keys) :]))
+
+    day_keys = ("span", "day", "stage_code")
+    return {
+        "days": rows(FunnelDay, (*day_keys, "region_id", "source"), DAY_COUNTERS),
+        "open": rows(FunnelOpen, ("stage_code", "region_id", "source"), OPEN_COUNTERS),
+        "owner_days": rows(FunnelOwnerDay, (*day_keys, "owner_id", "source"), DAY_COUNTERS),
+        "owner_open": rows(FunnelOwnerOpen, ("stage_code", "owner_id", "source"), OPEN_COUNTERS),
+    }
+
+
+def replayed_numbers(leads, start, end):
+    """Per stage code, the counters that replaying the leads' moves gives for the period."""
+    from salesloop.insights.funnel_rollup import lead_facts, rollup_of_leads
+
+    sums: dict[str, list[int]] = {}
+    for (day, code, _region, _source), values in rollup_of_leads(lead_facts(leads), {}).days.items():
+        if start <= day <= end:
+            target = sums.setdefault(code, [0] * len(DAY_COUNTERS))
+            for i, value in enumerate(values):
+                target[i] += value
+    return {code: values for code, values in sums.items() if any(values)}
 
 
 def test_rebuilding_from_the_moves_gives_the_tables_the_moves_built_one_by_one(history, org):
@@ -36,6 +63,7 @@ def test_rebuild_repairs_a_damaged_rollup(history):
     incremental = tables()
     FunnelDay.objects.update(entries=999)
     FunnelOpen.objects.all().delete()
+    FunnelOwnerDay.objects.update(exits=7)
     assert funnel_rollup_rebuild() == 4
     assert tables() == incremental
 
@@ -73,18 +101,16 @@ def test_week_and_day_rows_sum_to_the_same_numbers_as_replaying_the_facts(histor
     """The tables read whole weeks from week rows and the ends from day rows; any period must add
     up to what replaying every move gives for it."""
     from salesloop.crm.models import Lead
-    from salesloop.insights.funnel import _from_rollup, funnel_numbers, funnel_query_parse
-    from salesloop.insights.funnel_rollup import lead_facts, rollup_of_leads
+    from salesloop.insights.funnel import funnel_numbers, funnel_query_parse
 
     query = funnel_query_parse(user=org.director, params={"start": start, "end": end})
-    from_tables = funnel_numbers(query)
-    replayed = _from_rollup(
-        rollup_of_leads(lead_facts(Lead.objects.all()), {}), query.start, query.end, by_region=False
-    )
-    codes = set(from_tables) | set(replayed)
-    assert {c: from_tables[c].counters for c in codes if any(from_tables[c].counters)} == {
-        c: replayed[c].counters for c in codes if any(replayed[c].counters)
-    }
+    from_tables = {c: n.counters for c, n in funnel_numbers(query).items() if any(n.counters)}
+    assert from_tables == replayed_numbers(Lead.objects.all(), query.start, query.end)
+    # and each rep's funnel (the rollups by owner) is what replaying that rep's own leads gives
+    for rep in (org.alice, org.bob, org.erin):
+        query = funnel_query_parse(user=org.director, params={"rep": rep.pk, "start": start, "end": end})
+        from_tables = {c: n.counters for c, n in funnel_numbers(query).items() if any(n.counters)}
+        assert from_tables == replayed_numbers(Lead.objects.filter(owner=rep), query.start, query.end)
 
 
 def test_leads_arriving_in_a_burst_enter_the_rollups_as_one_by_one(org):
@@ -107,7 +133,7 @@ def test_leads_arriving_in_a_burst_enter_the_rollups_as_one_by_one(org):
     ]
     deliveries_receive(deliveries)
     incremental = tables()
-    assert sum(row[5] for row in incremental["days"] if row[1] == "d") == 3  # three entries
+    assert sum(row[5] for row in incremental["days"] if row[0] == "d") == 3  # three entries
     funnel_rollup_rebuild()
     assert tables() == incremental
 
@@ -122,7 +148,66 @@ def test_leads_written_by_an_import_enter_the_rollups_too(org):
     job = services.import_start(actor=org.carol, job=job_of(org.carol, csv_bytes(rows)), enqueue=False)
     services.import_run(job_id=job.pk)
     incremental = tables()
-    assert sum(row[5] for row in incremental["days"] if row[1] == "d") == 4  # four entries
+    assert sum(row[5] for row in incremental["days"] if row[0] == "d") == 4  # four entries
+    assert sum(row[5] for row in incremental["owner_days"] if row[0] == "d") == 4
     assert sum(row[3] for row in incremental["open"]) == 4  # four open leads in the first stage
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+
+
+def _rep_funnel(org, rep):
+    from salesloop.insights.funnel import funnel_heat, funnel_query_parse
+
+    query = funnel_query_parse(
+        user=org.director, params={"rep": rep.pk, "start": "2026-11-01", "end": "2026-11-30"}
+    )
+    return {row.code: row for row in funnel_heat(query=query).stages}
+
+
+def test_a_hand_over_moves_the_leads_whole_history_to_the_new_owner(history, org):
+    """A rep's funnel counts the leads they own now: reassigning alice's open lead `a` to bob moves
+    its passes, exits and pile-up from her funnel to his, and the tables still equal a rebuild."""
+    from salesloop.routing.services import lead_reassign
+
+    before_alice, before_bob = _rep_funnel(org, org.alice), _rep_funnel(org, org.bob)
+    assert before_alice["solution_demo"].piled_up == 1  # a
+    assert before_alice["needs_confirmed"].passed == 2  # a entered 需求确认 twice
+    # when a manager hands `a` to bob
+    lead_reassign(actor=org.carol, lead=history.a, owner=org.bob, reason="alice 休假")
+    alice, bob = _rep_funnel(org, org.alice), _rep_funnel(org, org.bob)
+    # then its whole history left alice's funnel and joined bob's
+    assert alice["solution_demo"].piled_up == 0
+    assert alice["needs_confirmed"].passed == 0
+    assert alice["screening"].backward == 0
+    assert bob["solution_demo"].piled_up == 1
+    assert bob["needs_confirmed"].passed == before_bob["needs_confirmed"].passed + 2
+    assert bob["needs_confirmed"].backward == 1  # a's 需求确认 → 初筛
+    # d stays alice's: her win is still hers
+    assert alice["contract_signed"].passed == 1
+    # the organisation's numbers (by region) did not move
+    incremental = tables()
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+
+
+def test_an_owner_edit_and_a_return_to_the_pool_move_the_rows_too(history, org):
+    """An edit of the lead's owner (crm.lead_update), to a rep and back to the pool (owner 0). Each
+    leaves the tables equal to a rebuild."""
+    from salesloop.crm.services import lead_update
+
+    lead_update(actor=org.director, lead=history.c, owner=org.erin)  # same owner: nothing moves
+    lead_update(actor=org.director, lead=history.c, owner=org.bob)
+    assert _rep_funnel(org, org.bob)["screening"].piled_up == 1
+    assert _rep_funnel(org, org.erin)["screening"].piled_up == 0
+    incremental = tables()
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+    lead_update(actor=org.director, lead=history.c, owner=None)  # back to the pool
+    assert _rep_funnel(org, org.bob)["screening"].piled_up == 0
+    pooled = FunnelOwnerOpen.objects.filter(owner_id=0, stage_code="screening").values_list(
+        "open_leads", flat=True
+    )
+    assert sum(pooled) == 1
+    incremental = tables()
     funnel_rollup_rebuild()
     assert tables() == incremental

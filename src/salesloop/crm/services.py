@@ -465,9 +465,9 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
     if "owner" in changes:
-        from salesloop.insights.indicators.facts import indicator_facts_owner_sync  # C9 hook (upward)
+        from salesloop.insights.owners import lead_owners_sync  # C5, C9 hook (upward)
 
-        indicator_facts_owner_sync(lead_ids=[lead.pk])
+        lead_owners_sync(lead_ids=[lead.pk])
     audit_record(
         actor=actor,
         action="lead.update",

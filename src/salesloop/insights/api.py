@@ -120,22 +120,11 @@ def funnel_get(request: HttpRequest, params: Query[HeatParams]) -> dict[str, Any
     }
     if params.cross:
         cross = funnel.funnel_cross(query=query, by=params.cross, language=language)
-        rows = []
-        for row in cross.rows:
-            if params.cross == "region":
-                cells = [_stage_out(c) for c in row.cells]
-            else:
-                cells = [
-                    {
-                        "stage": c.code,
-                        "piled_up": c.piled_up,
-                        "stale": c.stale,
-                        "stale_share": _share(c.stale_share),
-                    }
-                    for c in row.cells
-                ]
-            rows.append({"key": row.key, "label": row.label, "cells": cells})
-        out["cross"] = {"by": cross.by, "stale_days": funnel.STALE_DAYS, "rows": rows}
+        rows = [
+            {"key": row.key, "label": row.label, "cells": [_stage_out(c) for c in row.cells]}
+            for row in cross.rows
+        ]
+        out["cross"] = {"by": cross.by, "rows": rows}
     return out
 
 

@@ -2,62 +2,51 @@
 the comparison of the period with the one before ("shortened by 2.4 days").
 
 Read from the same rollups as the heat map (`FunnelDay.wins / win_cycle_seconds` on the won day,
-`exits_forward / forward_dwell_seconds` on the day a stay ended forward), or for a team or a rep
-from the replay of their leads' moves. Weeks start on Monday in the organisation's time zone; a
-week's value is the mean over the leads won (or stays ended forward) in it."""
+`exits_forward / forward_dwell_seconds` on the day a stay ended forward) — by the lead's region for
+the organisation and a region, by its current owner for a team or a rep. Weeks start on Monday in
+the organisation's time zone; a week's value is the mean over the leads won (or stays ended forward) in it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
-from salesloop.insights.funnel import FunnelQuery, funnel_stages, scope_leads
-from salesloop.insights.funnel_rollup import (
-    DAY_SECONDS,
-    FORWARD,
-    FORWARD_DWELL,
-    WIN_CYCLE,
-    WINS,
-    lead_facts,
-    rollup_of_leads,
-    week_start,
-)
-from salesloop.insights.models import FunnelDay
+from salesloop.insights.funnel import FunnelQuery, funnel_stages, scope_owners
+from salesloop.insights.funnel_rollup import DAY_SECONDS, week_start
+from salesloop.insights.models import FunnelDay, FunnelOwnerDay
 
 ARRIVAL_TO_WON = "arrival_to_won"
 _FIELDS = ("wins", "win_cycle_seconds", "exits_forward", "forward_dwell_seconds")
 
 
 def _daily(query: FunnelQuery, start: dt.date, end: dt.date) -> dict[tuple[dt.date, str], list[int]]:
-    """(day, stage code) → [wins, win cycle seconds, forward exits, forward dwell seconds]."""
+    """(day, stage code) → [wins, win cycle seconds, forward exits, forward dwell seconds]: one
+    grouped query over the rollups by region (organisation, region) or by owner (team, rep)."""
     out: dict[tuple[dt.date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    if query.scope in ("org", "region"):
-        filters = Q(span="d", day__gte=start, day__lte=end)
+    filters = Q(span="d", day__gte=start, day__lte=end)
+    if query.scope in ("team", "rep"):
+        model: Any = FunnelOwnerDay
+        filters &= Q(**scope_owners(query))
+    else:
+        model = FunnelDay
         if query.region_id is not None:
             filters &= Q(region_id=query.region_id)
-        if query.source:
-            filters &= Q(source=query.source)
-        rows = (
-            FunnelDay.objects.filter(filters)
-            .filter(Q(wins__gt=0) | Q(exits_forward__gt=0))
-            .values("day", "stage_code")
-            .annotate(**{name: Sum(name) for name in _FIELDS})
-            .order_by()
-        )
-        for row in rows:
-            out[(row["day"], row["stage_code"])] = [row[name] or 0 for name in _FIELDS]
-        return out
-    leads = scope_leads(query)
-    rollup = rollup_of_leads(lead_facts(leads), {"lead__in": leads.values("id")})
-    for (day, code, _region, _source), values in rollup.days.items():
-        if start <= day <= end:
-            row = out[(day, code)]
-            for i, index in enumerate((WINS, WIN_CYCLE, FORWARD, FORWARD_DWELL)):
-                row[i] += values[index]
+    if query.source:
+        filters &= Q(source=query.source)
+    rows = (
+        model.objects.filter(filters)
+        .filter(Q(wins__gt=0) | Q(exits_forward__gt=0))
+        .values("day", "stage_code")
+        .annotate(**{name: Sum(name) for name in _FIELDS})
+        .order_by()
+    )
+    for row in rows:
+        out[(row["day"], row["stage_code"])] = [row[name] or 0 for name in _FIELDS]
     return out
 
 

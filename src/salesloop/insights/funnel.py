@@ -3,10 +3,11 @@ now, leads that passed through, conversion to a later stage, mean and median dwe
 rate — and the cross view of stages × regions or × reps. Read-only; definitions in
 docs/insights.md.
 
-Organisation and region scopes read the rollups (`insights.models.funnel`): a fixed number of small
-grouped queries whatever the number of leads. Team and rep scopes replay the moves of the team's or
-rep's own leads (`funnel_rollup.rollup_of_leads`), because ownership changes without a move and
-the rollups are not keyed by owner; a rep's book is thousands of leads, not millions.
+Every scope reads the rollups (`insights.models.funnel`): a fixed number of small grouped queries
+whatever the number of leads. Organisation and region scopes (and the cross view by region) read
+the pair keyed by the lead's region; team and rep scopes (and the cross view by rep) the pair keyed
+by the lead's current owner — a rep's funnel counts the leads they own now, a team's those its
+members own now.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
 from salesloop.accounts.models import Region, Team, User
@@ -34,20 +35,16 @@ from salesloop.insights.funnel_rollup import (
     ENTRIES,
     EXITS,
     HISTOGRAM,
-    Rollup,
     bucket_bounds,
-    lead_facts,
-    rollup_of_leads,
 )
-from salesloop.insights.models import FunnelDay, FunnelOpen
+from salesloop.insights.models import FunnelDay, FunnelOpen, FunnelOwnerDay, FunnelOwnerOpen
 
 SCOPES = ("org", "region", "team", "rep")
 CROSSES = ("region", "rep")
-SCOPES_PARAMS = ("scope", "region", "team", "rep", "source", "start", "end", "cross")
+SCOPES_PARAMS = ("scope", "region", "team", "rep", "source", "start", "end", "cross", "measure")
 DEFAULT_PERIOD_DAYS = 90
 MAX_PERIOD_DAYS = 731
 MIN_YEAR, MAX_YEAR = 2000, 2100  # beyond, date arithmetic (the period before) would overflow
-STALE_DAYS = 14  # the cross view by rep shades open leads older than this in their stage
 
 
 @dataclass(frozen=True)
@@ -195,7 +192,8 @@ def _stage_numbers() -> defaultdict[Any, StageNumbers]:
 
 
 def scope_leads(query: FunnelQuery) -> QuerySet[Lead]:
-    """The leads of a team or rep scope (current owner), with the source filter."""
+    """The leads of a scope (the lead's region; a team's or rep's current owner), with the source
+    filter."""
     leads = Lead.objects.all()
     if query.scope == "rep":
         leads = leads.filter(owner_id=query.rep_id)
@@ -208,18 +206,16 @@ def scope_leads(query: FunnelQuery) -> QuerySet[Lead]:
     return leads
 
 
-def _from_rollup(rollup: Rollup, start: dt.date, end: dt.date, *, by_region: bool) -> dict[Any, StageNumbers]:
-    numbers = _stage_numbers()
-    for (day, code, region, _source), values in rollup.days.items():
-        if start <= day <= end:
-            target = numbers[(region, code) if by_region else code].counters
-            for i, value in enumerate(values):
-                target[i] += value
-    for (code, region, _source), (n, entered) in rollup.open.items():
-        stage = numbers[(region, code) if by_region else code]
-        stage.open_leads += n
-        stage.entered_epoch_sum += entered
-    return numbers
+def scope_owners(query: FunnelQuery) -> dict[str, Any]:
+    """Lookups on an owner-keyed rollup for the owners of a scope: the rep; the team's members; the
+    region's people; everyone (no lookup) for the organisation."""
+    if query.scope == "rep":
+        return {"owner_id": query.rep_id}
+    if query.scope == "team":
+        return {"owner_id__in": User.objects.filter(team_id=query.team_id).values("id")}
+    if query.scope == "region":
+        return {"owner_id__in": User.objects.filter(region_id=query.region_id).values("id")}
+    return {}
 
 
 def period_filter(start: dt.date, end: dt.date, **also: Any) -> Q:
@@ -237,26 +233,35 @@ def period_filter(start: dt.date, end: dt.date, **also: Any) -> Q:
     )
 
 
-def _from_tables(query: FunnelQuery, *, by_region: bool) -> dict[Any, StageNumbers]:
-    """Two grouped queries over the rollups."""
+def funnel_numbers(query: FunnelQuery, *, by: str | None = None) -> dict[Any, StageNumbers]:
+    """Per stage code — or, with `by` "region" or "rep", per (region id or owner id, stage code) —
+    sums for the query: two grouped queries over one pair of rollups."""
+    by_owner = by == "rep" or (by is None and query.scope in ("team", "rep"))
+    day_model, open_model = (FunnelOwnerDay, FunnelOwnerOpen) if by_owner else (FunnelDay, FunnelOpen)
     also: dict[str, Any] = {}
-    if query.region_id is not None:
+    if by_owner:
+        also.update(scope_owners(query))
+    elif query.region_id is not None:
         also["region_id"] = query.region_id
     if query.source:
         also["source"] = query.source
-    filters = period_filter(query.start, query.end, **also)
-    open_filters = Q(**also)
-    group = ("region_id", "stage_code") if by_region else ("stage_code",)
+    who = {"region": "region_id", "rep": "owner_id"}.get(by or "")
+    group = (who, "stage_code") if who else ("stage_code",)
 
     def key(row: dict[str, Any]) -> Any:
-        return (row["region_id"], row["stage_code"]) if by_region else row["stage_code"]
+        return (row[who], row["stage_code"]) if who else row["stage_code"]
 
     numbers = _stage_numbers()
     sums = {name: Sum(name) for name in DAY_COUNTERS}
-    for row in FunnelDay.objects.filter(filters).values(*group).annotate(**sums).order_by():
+    for row in (
+        day_model.objects.filter(period_filter(query.start, query.end, **also))
+        .values(*group)
+        .annotate(**sums)
+        .order_by()
+    ):
         numbers[key(row)].counters = [row[name] or 0 for name in DAY_COUNTERS]
     for row in (
-        FunnelOpen.objects.filter(open_filters)
+        open_model.objects.filter(**also)
         .values(*group)
         .annotate(n=Sum("open_leads"), entered=Sum("entered_epoch_sum"))
         .order_by()
@@ -264,16 +269,6 @@ def _from_tables(query: FunnelQuery, *, by_region: bool) -> dict[Any, StageNumbe
         stage = numbers[key(row)]
         stage.open_leads, stage.entered_epoch_sum = row["n"] or 0, row["entered"] or 0
     return numbers
-
-
-def funnel_numbers(query: FunnelQuery, *, by_region: bool = False) -> dict[Any, StageNumbers]:
-    """Per stage code (or per (region id, stage code)) sums for the query."""
-    if query.scope in ("org", "region"):
-        return _from_tables(query, by_region=by_region)
-    leads = scope_leads(query)
-    facts = lead_facts(leads)  # one query for the leads, one for their moves
-    rollup = rollup_of_leads(facts, {"lead__in": leads.values("id")})
-    return _from_rollup(rollup, query.start, query.end, by_region=by_region)
 
 
 def histogram_median(histogram: Mapping[int, int]) -> float | None:
@@ -366,25 +361,10 @@ def funnel_heat(*, query: FunnelQuery, language: str = "zh-hans") -> FunnelHeat:
 
 
 @dataclass(frozen=True)
-class PileCell:
-    """A cell of the cross view by rep: open leads in the stage now, and how many of them have
-    been there longer than STALE_DAYS."""
-
-    code: str
-    label: str
-    piled_up: int
-    stale: int
-
-    @property
-    def stale_share(self) -> float | None:
-        return self.stale / self.piled_up if self.piled_up else None
-
-
-@dataclass(frozen=True)
 class CrossRow:
     key: int  # region id or rep id (0: no region / nobody)
     label: str
-    cells: list[Any]  # StageRow (by region) or PileCell (by rep)
+    cells: list[StageRow]
 
 
 @dataclass(frozen=True)
@@ -395,60 +375,39 @@ class FunnelCross:
 
 
 def funnel_cross(*, query: FunnelQuery, by: str, language: str = "zh-hans") -> FunnelCross:
-    """Stages × regions (every measure, from the rollups) or stages × reps (pile-up now and its age,
-    from the open leads: ownership changes without a move, so the period's flows are not split by
-    rep — docs/insights.md)."""
+    """Stages × regions (the rollups by the lead's region) or stages × reps (the rollups by the
+    lead's current owner), every measure of the heat map in each cell. By rep, the rows are the
+    people of the scope: the rep, the team's members, the region's people, or everyone with leads;
+    each row counts that person's whole book (docs/insights.md, "Scopes")."""
     if by not in CROSSES:
         raise FilterError("cross", f"cross must be one of {', '.join(CROSSES)}")
     stages = funnel_stages(language)
     now_epoch = int(clock.now().timestamp())
+    numbers = funnel_numbers(query, by=by)
+    present = {who for who, _code in numbers}
     if by == "region":
-        numbers = funnel_numbers(query, by_region=True)
         regions = (
             Region.objects.all() if query.region_id is None else Region.objects.filter(pk=query.region_id)
         )
         labels = {r.pk: r.name for r in regions}
-        present = {region for region, _code in numbers} | set(labels)
-        if query.region_id is not None:
-            present = {query.region_id}
-        rows = [
-            CrossRow(
-                region,
-                labels.get(region, "—"),
-                [
-                    stage_row(s.code, s.label, numbers.get((region, s.code)), now_epoch, last=s == stages[-1])
-                    for s in stages
-                ],
-            )
-            for region in sorted(present, key=lambda r: (r == 0, labels.get(r, "")))
-        ]
-        return FunnelCross(by, stages, rows)
-    return FunnelCross(by, stages, _cross_by_rep(query, stages))
-
-
-def _cross_by_rep(query: FunnelQuery, stages: list[Stage]) -> list[CrossRow]:
-    from salesloop.pipeline.models import Stage as PipelineStage
-
-    codes = dict(PipelineStage.objects.values_list("id", "code"))
-    stale_before = clock.now() - dt.timedelta(days=STALE_DAYS)
-    leads = scope_leads(query).filter(status="open")
-    piles: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    for owner_id, stage_id, n, stale in (
-        leads.values("owner_id", "stage_id")
-        .annotate(n=Count("id"), stale=Count("id", filter=Q(stage_entered_at__lt=stale_before)))
-        .values_list("owner_id", "stage_id", "n", "stale")
-        .order_by()
-    ):
-        pile = piles[(owner_id or 0, codes.get(stage_id, ""))]
-        pile[0] += n
-        pile[1] += stale
-    owners = {owner for owner, _code in piles}
-    labels = {u.pk: str(u) for u in User.objects.filter(pk__in=owners)}
-    rows = []
-    for owner in sorted(owners, key=lambda o: (o == 0, labels.get(o, ""))):
-        cells = []
-        for s in stages:
-            n, stale = piles.get((owner, s.code), (0, 0))
-            cells.append(PileCell(s.code, s.label, n, stale))
-        rows.append(CrossRow(owner, labels.get(owner, "—"), cells))
-    return rows
+        present = {query.region_id} if query.region_id is not None else present | set(labels)
+    else:
+        ids = {who for who in present if who}
+        if query.scope == "rep":
+            ids.add(query.rep_id)  # type: ignore[arg-type]
+        elif query.scope == "team":  # every member has a row, with or without leads
+            ids |= set(User.objects.filter(team_id=query.team_id).values_list("pk", flat=True))
+        labels = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
+        present |= ids
+    rows = [
+        CrossRow(
+            who,
+            labels.get(who, "—"),
+            [
+                stage_row(s.code, s.label, numbers.get((who, s.code)), now_epoch, last=s == stages[-1])
+                for s in stages
+            ],
+        )
+        for who in sorted(present, key=lambda w: (w == 0, labels.get(w, ""), w))
+    ]
+    return FunnelCross(by, stages, rows)

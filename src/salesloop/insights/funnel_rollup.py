@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 
 from salesloop.core import clock
-from salesloop.insights.models import DWELL_BUCKETS, FunnelDay, FunnelOpen
+from salesloop.insights.models import DWELL_BUCKETS, FunnelDay, FunnelOpen, FunnelOwnerDay, FunnelOwnerOpen
 
 OPEN, WON = "open", "won"
 DAY_SECONDS = 86_400
@@ -89,18 +91,28 @@ def epoch(moment: dt.datetime) -> int:
     return int(moment.timestamp())
 
 
-DayKey = tuple[dt.date, str, int, str]  # day, stage code, region id (0: none), source
+DayKey = tuple[dt.date, str, int, str]  # day, stage code, region or owner id (0: none), source
 OpenKey = tuple[str, int, str]
 
 
 @dataclass
 class Rollup:
-    """Deltas to the two tables, accumulated in memory."""
+    """Deltas to the tables, accumulated in memory: by region (`days`, `open`: FunnelDay,
+    FunnelOpen) and by owner (`owner_days`, `owner_open`: FunnelOwnerDay, FunnelOwnerOpen).
+    `regions` / `owners` say which pairs this rollup keeps; a hand-over touches the owner pair only.
+    `sign` -1 takes the moves out again (the lead's rows under its old owner)."""
 
     days: defaultdict[DayKey, list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0] * len(DAY_COUNTERS))
     )
     open: defaultdict[OpenKey, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    owner_days: defaultdict[DayKey, list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0] * len(DAY_COUNTERS))
+    )
+    owner_open: defaultdict[OpenKey, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    regions: bool = True
+    owners: bool = True
+    sign: int = 1
     # looked up once: a replay calls add_move for every move of a book of leads
     tz: Any = field(default_factory=clock.org_tz)
 
@@ -117,44 +129,71 @@ class Rollup:
         lead_created_at: dt.datetime,
         region_id: int | None,
         source: str,
+        owner_id: int | None = None,
     ) -> None:
-        """What one move adds. `stay_started_at` is when the lead's current stay began, before
-        this move (None for the entry into the pipeline)."""
-        region = region_id or 0
-        tz = self.tz
+        """What one move adds, to the region pair under the lead's region and to the owner pair
+        under its owner. `stay_started_at` is when the lead's current stay began, before this move
+        (None for the entry into the pipeline)."""
+        if self.regions:
+            self._add(self.days, self.open, region_id or 0, from_code, to_code, from_status, to_status,
+                      direction, at, stay_started_at, lead_created_at, source)  # fmt: skip
+        if self.owners:
+            self._add(self.owner_days, self.owner_open, owner_id or 0, from_code, to_code, from_status,
+                      to_status, direction, at, stay_started_at, lead_created_at, source)  # fmt: skip
+
+    def _add(
+        self,
+        days: defaultdict[DayKey, list[int]],
+        piles: defaultdict[OpenKey, list[int]],
+        who: int,
+        from_code: str | None,
+        to_code: str,
+        from_status: str,
+        to_status: str,
+        direction: str | None,
+        at: dt.datetime,
+        stay_started_at: dt.datetime | None,
+        lead_created_at: dt.datetime,
+        source: str,
+    ) -> None:
+        tz, sign = self.tz, self.sign
         day = at.astimezone(tz).date()
         begins_stay = from_code is None or from_code != to_code
         if from_code is not None and from_status == OPEN and stay_started_at is not None:
             # an exit from an open stay
             dwell = max(epoch(at) - epoch(stay_started_at), 0)
-            row = self.days[(day, from_code, region, source)]
-            row[EXITS] += 1
-            row[DWELL] += dwell
-            row[HISTOGRAM + dwell_bucket(dwell)] += 1
+            row = days[(day, from_code, who, source)]
+            row[EXITS] += sign
+            row[DWELL] += sign * dwell
+            row[HISTOGRAM + dwell_bucket(dwell)] += sign
             if direction == "forward":
-                row[FORWARD] += 1
-                row[FORWARD_DWELL] += dwell
-                self.days[(stay_started_at.astimezone(tz).date(), from_code, region, source)][CONVERTED] += 1
+                row[FORWARD] += sign
+                row[FORWARD_DWELL] += sign * dwell
+                days[(stay_started_at.astimezone(tz).date(), from_code, who, source)][CONVERTED] += sign
             elif direction == "backward":
-                row[BACKWARD] += 1
-            pile = self.open[(from_code, region, source)]
-            pile[0] -= 1
-            pile[1] -= epoch(stay_started_at)
+                row[BACKWARD] += sign
+            pile = piles[(from_code, who, source)]
+            pile[0] -= sign
+            pile[1] -= sign * epoch(stay_started_at)
         if begins_stay:
-            self.days[(day, to_code, region, source)][ENTRIES] += 1
+            days[(day, to_code, who, source)][ENTRIES] += sign
         if to_status == OPEN:
             entered = at if begins_stay or stay_started_at is None else stay_started_at
-            pile = self.open[(to_code, region, source)]
-            pile[0] += 1
-            pile[1] += epoch(entered)
+            pile = piles[(to_code, who, source)]
+            pile[0] += sign
+            pile[1] += sign * epoch(entered)
         if to_status == WON and from_status == OPEN:
-            row = self.days[(day, to_code, region, source)]
-            row[WINS] += 1
-            row[WIN_CYCLE] += max(epoch(at) - epoch(lead_created_at), 0)
+            row = days[(day, to_code, who, source)]
+            row[WINS] += sign
+            row[WIN_CYCLE] += sign * max(epoch(at) - epoch(lead_created_at), 0)
 
-    def add_history(self, lead: LeadFacts, moves: Iterable[MoveFacts]) -> None:
-        """Replay one lead's moves, oldest first, tracking when each stay began."""
+    def add_history(
+        self, lead: LeadFacts, moves: Iterable[MoveFacts], *, owner_id: int | None = None
+    ) -> None:
+        """Replay one lead's moves, oldest first, tracking when each stay began; under `owner_id`
+        when given (a hand-over's old owner), else the lead's own."""
         stay_started_at: dt.datetime | None = None
+        owner = lead.owner_id if owner_id is None else owner_id
         for move in moves:
             self.add_move(
                 from_code=move.from_code,
@@ -167,6 +206,7 @@ class Rollup:
                 lead_created_at=lead.created_at,
                 region_id=lead.region_id,
                 source=lead.source,
+                owner_id=owner,
             )
             if move.from_code is None or move.from_code != move.to_code:
                 stay_started_at = move.at
@@ -174,29 +214,34 @@ class Rollup:
     def write(self) -> None:
         """Add the deltas to the tables: one upsert each (`INSERT … ON CONFLICT DO UPDATE`,
         which SQLite and PostgreSQL both speak), so concurrent moves add up instead of racing."""
-        weeks: defaultdict[DayKey, list[int]] = defaultdict(lambda: [0] * len(DAY_COUNTERS))
-        for (day, *rest), values in self.days.items():
-            week = weeks[(week_start(day), *rest)]  # type: ignore[index]
-            for i, value in enumerate(values):
-                week[i] += value
-        day_rows = [("d", *key, *values) for key, values in self.days.items() if any(values)]
-        day_rows += [("w", *key, *values) for key, values in weeks.items() if any(values)]
-        open_rows = [(*key, *values) for key, values in self.open.items() if any(values)]
         with connection.cursor() as cursor:
-            _upsert(
-                cursor,
-                FunnelDay,
-                ["span", "day", "stage_code", "region_id", "source"],
-                DAY_COUNTERS,
-                day_rows,
-            )
-            _upsert(
-                cursor,
-                FunnelOpen,
-                ["stage_code", "region_id", "source"],
-                ("open_leads", "entered_epoch_sum"),
-                open_rows,
-            )
+            if self.regions:
+                _write_pair(cursor, FunnelDay, FunnelOpen, "region_id", self.days, self.open)
+            if self.owners:
+                _write_pair(
+                    cursor, FunnelOwnerDay, FunnelOwnerOpen, "owner_id", self.owner_days, self.owner_open
+                )
+
+
+def _write_pair(
+    cursor: Any,
+    day_model: Any,
+    open_model: Any,
+    who: str,
+    days: dict[DayKey, list[int]],
+    piles: dict[OpenKey, list[int]],
+) -> None:
+    """Day rows, their week sums, and the pile-up of one pair of tables."""
+    weeks: defaultdict[DayKey, list[int]] = defaultdict(lambda: [0] * len(DAY_COUNTERS))
+    for (day, *rest), values in days.items():
+        week = weeks[(week_start(day), *rest)]  # type: ignore[index]
+        for i, value in enumerate(values):
+            week[i] += value
+    day_rows = [("d", *key, *values) for key, values in days.items() if any(values)]
+    day_rows += [("w", *key, *values) for key, values in weeks.items() if any(values)]
+    open_rows = [(*key, *values) for key, values in piles.items() if any(values)]
+    _upsert(cursor, day_model, ["span", "day", "stage_code", who, "source"], DAY_COUNTERS, day_rows)
+    _upsert(cursor, open_model, ["stage_code", who, "source"], ("open_leads", "entered_epoch_sum"), open_rows)
 
 
 def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], rows: list[Any]) -> None:
@@ -250,8 +295,49 @@ def funnel_move_apply(*, lead: Any, move: Any, from_code: str | None, direction:
         lead_created_at=lead.created_at,
         region_id=lead.region_id,
         source=lead.source,
+        owner_id=lead.owner_id,
     )
     rollup.write()
+
+
+def funnel_owners_sync(*, lead_ids: list[int]) -> int:
+    """C5: these leads may have changed owner (routing, a hand-over, an edit). A lead's funnel rows
+    count for its current owner, so its moves are replayed out of the owner pair under the owner
+    they were counted for and into it under the new one; the region pair does not change. The owner
+    they were counted for is the one the lead's derived rows record (`IndicatorLead.owner_id`, which
+    `indicator_facts_owner_sync` updates next — `insights.owners.lead_owners_sync` calls the two in
+    that order). Returns the number of leads whose rows moved. A few statements per 900 leads."""
+    from salesloop.crm.models import Lead
+    from salesloop.insights.models import IndicatorLead
+
+    moved = 0
+    for start in range(0, len(lead_ids), 900):
+        part = lead_ids[start : start + 900]
+        # the owner the rows count for (0: nobody); NULL when the lead has no derived rows at all
+        counted = IndicatorLead.objects.filter(lead_id=OuterRef("pk")).values(owner=Coalesce("owner_id", 0))[
+            :1
+        ]
+        rows = (
+            Lead.objects.filter(pk__in=part)
+            .annotate(counted_owner=Subquery(counted))
+            .values_list("id", "region_id", "source", "created_at", "owner_id", "counted_owner")
+        )
+        leads: dict[int, LeadFacts] = {}
+        old_owner: dict[int, int] = {}
+        for lead_id, region_id, source, created_at, owner_id, counted_owner in rows:
+            if counted_owner is not None and counted_owner != (owner_id or 0):
+                leads[lead_id] = LeadFacts(lead_id, region_id, source, created_at, owner_id)
+                old_owner[lead_id] = counted_owner
+        if not leads:
+            continue
+        out, into = Rollup(regions=False, sign=-1), Rollup(regions=False)
+        into.owner_days, into.owner_open = out.owner_days, out.owner_open  # one set of deltas
+        for lead_id, moves in _histories(moves_of({"lead_id__in": list(leads)})):
+            out.add_history(leads[lead_id], moves, owner_id=old_owner[lead_id])
+            into.add_history(leads[lead_id], moves)
+        into.write()
+        moved += len(leads)
+    return moved
 
 
 # ---- replaying the facts ---------------------------------------------------------------------------
@@ -263,9 +349,11 @@ def stage_codes() -> dict[int, str]:
     return dict(Stage.objects.values_list("id", "code"))
 
 
-def moves_of(moves_filter: dict[str, Any], codes: dict[int, str]) -> Iterator[MoveFacts]:
+def moves_of(moves_filter: dict[str, Any], codes: dict[int, str] | None = None) -> Iterator[MoveFacts]:
     """The moves of some leads (`moves_filter`: lookups on StageMove), by lead then time. Only
-    the explanation's `direction` is read from its JSON, by the database."""
+    the explanation's `direction` is read from its JSON, by the database. Stage codes come from
+    `codes` (stage id → code, read once for a replay of many leads) or, without it, from a join
+    (one query for a few leads)."""
     from salesloop.pipeline.models import StageMove
 
     rows = list(
@@ -276,8 +364,8 @@ def moves_of(moves_filter: dict[str, Any], codes: dict[int, str]) -> Iterator[Mo
             "lead_id",
             "at",
             "id",
-            "from_stage_id",
-            "to_stage_id",
+            "from_stage_id" if codes is not None else "from_stage__code",
+            "to_stage_id" if codes is not None else "to_stage__code",
             "from_status",
             "to_status",
             KT("explanation__direction"),
@@ -285,25 +373,34 @@ def moves_of(moves_filter: dict[str, Any], codes: dict[int, str]) -> Iterator[Mo
     )
     rows.sort(key=lambda row: (row[0], row[1], row[2]))
     for lead_id, at, _id, from_id, to_id, from_status, to_status, direction in rows:
-        yield MoveFacts(
-            lead_id, codes[from_id] if from_id else None, codes[to_id], from_status, to_status, direction, at
-        )
+        if codes is not None:
+            from_id, to_id = codes[from_id] if from_id else None, codes[to_id]
+        yield MoveFacts(lead_id, from_id, to_id, from_status, to_status, direction, at)
 
 
-def rollup_of_leads(leads: dict[int, LeadFacts], moves_filter: dict[str, Any]) -> Rollup:
-    """Replay the moves of `leads` (selected by `moves_filter`) into one Rollup."""
-    codes = stage_codes()
-    rollup = Rollup()
+def _histories(moves: Iterable[MoveFacts]) -> Iterator[tuple[int, list[MoveFacts]]]:
+    """(lead id, its moves oldest first) from moves sorted by lead then time."""
     current: list[MoveFacts] = []
     current_id: int | None = None
-    for move in moves_of(moves_filter, codes):
+    for move in moves:
         if move.lead_id != current_id:
-            if current_id in leads:
-                rollup.add_history(leads[current_id], current)
+            if current_id is not None:
+                yield current_id, current
             current, current_id = [], move.lead_id
         current.append(move)
-    if current_id in leads:
-        rollup.add_history(leads[current_id], current)
+    if current_id is not None:
+        yield current_id, current
+
+
+def rollup_of_leads(
+    leads: dict[int, LeadFacts], moves_filter: dict[str, Any], *, regions: bool = True
+) -> Rollup:
+    """Replay the moves of `leads` (selected by `moves_filter`) into one Rollup (without the region
+    pair when `regions` is false)."""
+    rollup = Rollup(regions=regions)
+    for lead_id, moves in _histories(moves_of(moves_filter, stage_codes())):
+        if lead_id in leads:
+            rollup.add_history(leads[lead_id], moves)
     return rollup
 
 
@@ -321,12 +418,22 @@ REBUILD_CHUNK = 20_000
 def funnel_rollup_rebuild(*, progress: Any = None) -> int:
     """Empty the rollups and replay every stage move into them (DESIGN.md rule 1); the result
     equals what the moves added one by one. Returns the number of leads replayed."""
-    for model in (FunnelDay, FunnelOpen):
+    for model in (FunnelDay, FunnelOpen, FunnelOwnerDay, FunnelOwnerOpen):
         model.objects.all().delete()
     return funnel_rollup_add_leads(progress=progress)
 
 
-def funnel_rollup_add_leads(*, first_id: int = 0, last_id: int | None = None, progress: Any = None) -> int:
+def funnel_owner_rollup_rebuild() -> int:
+    """Empty the pair of rollups by owner and replay every stage move into it: what migration
+    0003 runs on a database that had leads before the pair existed."""
+    for model in (FunnelOwnerDay, FunnelOwnerOpen):
+        model.objects.all().delete()
+    return funnel_rollup_add_leads(regions=False)
+
+
+def funnel_rollup_add_leads(
+    *, first_id: int = 0, last_id: int | None = None, progress: Any = None, regions: bool = True
+) -> int:
     """Replay the moves of the leads with ids in [first_id, last_id] and add them to the rollups:
     for leads written in bulk without the services (the demo generator). Leads are read in id
     ranges so memory stays flat at millions."""
@@ -342,7 +449,7 @@ def funnel_rollup_add_leads(*, first_id: int = 0, last_id: int | None = None, pr
         end = min(start + REBUILD_CHUNK, last + 1)
         leads = lead_facts(Lead.objects.filter(id__gte=start, id__lt=end))
         if leads:
-            rollup_of_leads(leads, {"lead_id__gte": start, "lead_id__lt": end}).write()
+            rollup_of_leads(leads, {"lead_id__gte": start, "lead_id__lt": end}, regions=regions).write()
         done += len(leads)
         start = end
         if progress is not None:
@@ -366,6 +473,7 @@ def funnel_entries_apply(*, leads: Iterable[Any]) -> None:
             lead_created_at=lead.created_at,
             region_id=lead.region_id,
             source=lead.source,
+            owner_id=lead.owner_id,
         )
     rollup.write()
 

@@ -87,30 +87,27 @@ def _heat_rows(heat: funnel.FunnelHeat) -> list[tuple[str, list[Cell]]]:
     return [(row.label, [column[i] for column in columns]) for i, row in enumerate(heat.stages)]
 
 
-def _cross_rows(query: funnel.FunnelQuery, cross: funnel.FunnelCross) -> list[tuple[str, list[Cell]]]:
-    """By region: piled up now, coloured by the mean days piled; by rep: piled up, coloured by the
-    share of them older than STALE_DAYS."""
+def _cross_rows(
+    query: funnel.FunnelQuery, cross: funnel.FunnelCross, measure: str
+) -> list[tuple[str, list[Cell]]]:
+    """One measure of the heat map (a column of COLUMNS) in every cell of the cross view, coloured
+    against the other cells of the view; each cell drills down to its region's or rep's leads."""
+    name, heading, kind, family, fmt = next(c for c in COLUMNS if c[0] == measure)
+    values = [getattr(c, name) for row in cross.rows for c in row.cells]
+    levels = iter(_levels(values, fmt))
+    extra = "cell_region" if cross.by == "region" else "cell_rep"
     rows = []
-    ages = [c.pile_age_days for row in cross.rows for c in row.cells] if cross.by == "region" else []
-    top_age = max((a for a in ages if a is not None), default=0) or 1
     for row in cross.rows:
         cells = []
         for c in row.cells:
-            if cross.by == "region":
-                level = (c.pile_age_days or 0) / top_age
-                text = f"{c.piled_up:,}"
-                extra = {"cell_region": row.key}
-            else:
-                level = c.stale_share or 0.0
-                text = f"{c.piled_up:,}" + (f" ({c.stale:,})" if c.stale else "")
-                extra = {"cell_rep": row.key}
+            text = _fmt(getattr(c, name), fmt)
             cells.append(
                 Cell(
                     text,
-                    round(level, 3),
-                    "warm",
-                    _drill_url(query, stage=c.code, kind="piled", **extra),
-                    f"{row.label} · {c.label}: {text}",
+                    round(next(levels), 3),
+                    family,
+                    _drill_url(query, stage=c.code, kind=kind, **{extra: row.key}),
+                    f"{row.label} · {c.label} · {heading}: {text}",
                 )
             )
         rows.append((row.label, cells))
@@ -138,6 +135,7 @@ def _choices(user: Any) -> dict[str, list[tuple[str, str]]]:
         "reps": [(str(u.pk), str(u)) for u in reps.order_by("username")],
         "sources": [(value, str(label)) for value, label in Channel.choices],
         "crosses": [("", _("None")), ("region", _("Stages × regions")), ("rep", _("Stages × reps"))],
+        "measures": [(name, str(heading)) for name, heading, _k, _f, _fmt in COLUMNS],
     }
 
 
@@ -164,6 +162,9 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
         cross_by = typed["cross"] or None
         if cross_by is not None and cross_by not in funnel.CROSSES:
             raise FilterError("cross", f"cross must be one of {', '.join(funnel.CROSSES)}")
+        measure = typed["measure"] or COLUMNS[0][0]
+        if measure not in {c[0] for c in COLUMNS}:
+            raise FilterError("measure", f"measure must be one of {', '.join(c[0] for c in COLUMNS)}")
         query = funnel.funnel_query_parse(user=request.user, params=request.GET)
     except FilterError as exc:
         context["error"] = {"field": exc.field, "message": str(exc)}
@@ -181,9 +182,12 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
         )
         if cross_by:
             cross = funnel.funnel_cross(query=query, by=cross_by, language=language)
-            context.update(cross=cross, cross_rows=_cross_rows(query, cross))
+            measure_heading = next(heading for n, heading, *_rest in COLUMNS if n == measure)
+            context.update(
+                cross=cross, cross_rows=_cross_rows(query, cross, measure), measure=measure_heading
+            )
         # what the form shows: the resolved scope, with the defaults filled in
-        context["typed"] = {**typed, **query.as_params()}
+        context["typed"] = {**typed, **query.as_params(), "measure": measure}
     htmx = getattr(request, "htmx", None)
     fragment = bool(htmx) and not htmx.history_restore_request and htmx.target == "funnel-body"
     template = "insights/_funnel_body.html" if fragment else "insights/funnel.html"

@@ -2,7 +2,13 @@
 hold what insights derive or configure: funnel aggregates and indicator thresholds and values.
 One module per part; this package re-exports their models for Django."""
 
-from salesloop.insights.models.funnel import DWELL_BUCKETS, FunnelDay, FunnelOpen
+from salesloop.insights.models.funnel import (
+    DWELL_BUCKETS,
+    FunnelDay,
+    FunnelOpen,
+    FunnelOwnerDay,
+    FunnelOwnerOpen,
+)
 from salesloop.insights.models.indicators import (
     IndicatorArrivalDay,
     IndicatorLead,
@@ -18,6 +24,8 @@ __all__ = [
     "DWELL_BUCKETS",
     "FunnelDay",
     "FunnelOpen",
+    "FunnelOwnerDay",
+    "FunnelOwnerOpen",
     "IndicatorArrivalDay",
     "IndicatorLead",
     "IndicatorSpan",

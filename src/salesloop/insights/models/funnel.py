@@ -1,13 +1,15 @@
 """Funnel rollups (SPEC C5): numbers derived from `pipeline.StageMove` facts (DESIGN.md rule 1).
 
-Two small tables, maintained by `insights.funnel_rollup.funnel_move_apply` whenever a move is
-appended, and rebuilt from the facts by `salesloop insights_rebuild` with the same result. They are
-keyed by (Shanghai day, stage code, region, source) — not by owner: a lead's owner changes without
-a stage move (routing, hand-overs), its region and source do not; rep and team funnels are computed
-from the facts of their own leads (docs/insights.md, "Scopes").
+Two pairs of small tables, maintained by `insights.funnel_rollup.funnel_move_apply` whenever a
+move is appended, and rebuilt from the facts by `salesloop insights_rebuild` with the same result:
+FunnelDay / FunnelOpen keyed by (Shanghai day, stage code, region, source) for the organisation and
+the regions, and FunnelOwnerDay / FunnelOwnerOpen keyed by the lead's current owner instead of its
+region, for reps, teams and the cross view by rep. A lead's region and source never change; its
+owner does (routing, hand-overs), and `funnel_owners_sync` then moves the lead's rows from the old
+owner to the new (docs/insights.md, "Scopes").
 
-`region_id` is a plain integer (0 = no region), not a foreign key: a unique key with a NULL in it
-never conflicts, and the upsert (`INSERT … ON CONFLICT … DO UPDATE`) needs it to.
+`region_id` and `owner_id` are plain integers (0 = none), not foreign keys: a unique key with a
+NULL in it never conflicts, and the upsert (`INSERT … ON CONFLICT … DO UPDATE`) needs it to.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class FunnelDay(models.Model):
-    """Per Shanghai day, stage, region and source: stays that began (entries), how many of those
-    later moved forward (converted, counted on the day the stay began), exits (moves out of an open
-    stay: forward, backward or closed in place) with their dwell, and wins with their cycle time."""
+class FunnelCounters(models.Model):
+    """The counters of a funnel day row (FunnelDay by region, FunnelOwnerDay by owner): stays that
+    began (entries), how many of those later moved forward (converted, counted on the day the stay
+    began), exits (moves out of an open stay: forward, backward or closed in place) with their
+    dwell, and wins with their cycle time."""
 
-    day = models.DateField(help_text="the day, or the Monday of the week for a week row")
     span = models.CharField(
         max_length=1, default="d", help_text="d: one day; w: the week starting on `day` (the sum of its days)"
     )
+    day = models.DateField(help_text="the day, or the Monday of the week for a week row")
     stage_code = models.CharField(max_length=40)
-    region_id = models.IntegerField(default=0)
     source = models.CharField(max_length=20)
     entries = models.IntegerField(default=0)
     converted = models.IntegerField(default=0)
@@ -45,6 +47,22 @@ class FunnelDay(models.Model):
     # nothing to the number of rows read.
 
     class Meta:
+        abstract = True
+
+
+DWELL_BUCKETS = 52  # insights.funnel_rollup.dwell_bucket: 0-29 by day, 30-41 by 5 days, 42-50 by 30, 51
+
+for _bucket in range(DWELL_BUCKETS):
+    FunnelCounters.add_to_class(f"dwell_h{_bucket:02d}", models.IntegerField(default=0))
+
+
+class FunnelDay(FunnelCounters):
+    """Per Shanghai day (or week), stage, region and source: the organisation's and the regions'
+    heat map."""
+
+    region_id = models.IntegerField(default=0)
+
+    class Meta:
         verbose_name = _("Funnel day")
         verbose_name_plural = _("Funnel days")
         constraints = [
@@ -60,10 +78,28 @@ class FunnelDay(models.Model):
         return f"{self.day} {self.stage_code} region {self.region_id} {self.source}"
 
 
-DWELL_BUCKETS = 52  # insights.funnel_rollup.dwell_bucket: 0-29 by day, 30-41 by 5 days, 42-50 by 30, 51
+class FunnelOwnerDay(FunnelCounters):
+    """The same counters per Shanghai day (or week), stage, *current owner* of the lead and source:
+    the rep's heat map, the team's (its members' rows) and the cross view by rep. A lead's whole
+    history counts for its current owner, so a hand-over moves the lead's rows from the old owner to
+    the new (`insights.funnel_rollup.funnel_owners_sync`); `owner_id` 0 = nobody."""
 
-for _bucket in range(DWELL_BUCKETS):
-    FunnelDay.add_to_class(f"dwell_h{_bucket:02d}", models.IntegerField(default=0))
+    owner_id = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Funnel day by owner")
+        verbose_name_plural = _("Funnel days by owner")
+        constraints = [
+            # owner first: every read is one owner's (or a team's owners') range of days
+            models.UniqueConstraint(
+                fields=["owner_id", "span", "day", "stage_code", "source"], name="funnel_owner_day_key"
+            )
+        ]
+        # the organisation's cross view by rep reads every owner's rows of a range of days
+        indexes = [models.Index(fields=["span", "day"], name="funnel_owner_day_span_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stage_code} owner {self.owner_id} {self.source}"
 
 
 class FunnelOpen(models.Model):
@@ -85,3 +121,23 @@ class FunnelOpen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage_code} region {self.region_id} {self.source}: {self.open_leads} open"
+
+
+class FunnelOwnerOpen(models.Model):
+    """Open leads in each stage now, per current owner (see FunnelOwnerDay)."""
+
+    owner_id = models.IntegerField(default=0)
+    stage_code = models.CharField(max_length=40)
+    source = models.CharField(max_length=20)
+    open_leads = models.IntegerField(default=0)
+    entered_epoch_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Funnel pile-up by owner")
+        verbose_name_plural = _("Funnel pile-ups by owner")
+        constraints = [
+            models.UniqueConstraint(fields=["owner_id", "stage_code", "source"], name="funnel_owner_open_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage_code} owner {self.owner_id} {self.source}: {self.open_leads} open"
