@@ -1,6 +1,7 @@
 """Engagement capture by API (SPEC C3.4): attachments and share links, touches, meetings (with an
 idempotent endpoint for meeting systems) and budget milestones. Thin: parse, scope the lead with
-`lead_get` (404 out of scope), call the services the lead page calls."""
+`lead_get` (404 out of scope), call the services the lead page calls. A flat output schema reads
+the record's attributes of the same names (`Schema.from_orm`), so a field is named once."""
 
 from __future__ import annotations
 
@@ -21,11 +22,8 @@ from salesloop.crm.models import Attachment, Contact
 from salesloop.crm.selectors import lead_get
 from salesloop.engagement import selectors, services
 from salesloop.engagement.models import (
-    BudgetMilestone,
     BudgetStage,
-    Meeting,
     MeetingStatus,
-    Touch,
     TouchDirection,
     TouchKind,
 )
@@ -279,22 +277,6 @@ class TouchOut(Schema):
     actor_id: int | None
 
 
-def touch_out(touch: Touch) -> TouchOut:
-    return TouchOut(
-        id=touch.pk,
-        lead_id=touch.lead_id,
-        kind=touch.kind,
-        direction=touch.direction,
-        responded=touch.responded,
-        responded_recorded_at=touch.responded_recorded_at,
-        customer_initiated=touch.customer_initiated,
-        at=touch.at,
-        note=touch.note,
-        contact_id=touch.contact_id,
-        actor_id=touch.actor_id,
-    )
-
-
 @lead_router.post(
     "/{lead_id}/touches", response={201: TouchOut}, summary="Record a call, message, e-mail or visit"
 )
@@ -317,20 +299,22 @@ def touch_create(request: HttpRequest, lead_id: RecordId, payload: TouchIn) -> S
         note=payload.note,
         contact=contact,
     )
-    return Status(201, touch_out(touch))
+    return Status(201, TouchOut.from_orm(touch))
 
 
 @lead_router.get("/{lead_id}/touches", response=list[TouchOut], summary="A lead's touches, newest first")
 def touch_list(request: HttpRequest, lead_id: RecordId) -> list[TouchOut]:
     lead = lead_get(user=request.auth, lead_id=lead_id)  # type: ignore[attr-defined]
-    return [touch_out(t) for t in selectors.touches_of(lead=lead)]
+    return [TouchOut.from_orm(t) for t in selectors.touches_of(lead=lead)]
 
 
 @router.patch("/touches/{touch_id}", response=TouchOut, summary="Record whether the customer responded")
 def touch_update(request: HttpRequest, touch_id: RecordId, payload: TouchPatch) -> TouchOut:
     user = request.auth  # type: ignore[attr-defined]
     touch = selectors.touch_get(user=user, touch_id=touch_id)
-    return touch_out(services.touch_response_record(actor=user, touch=touch, responded=payload.responded))
+    return TouchOut.from_orm(
+        services.touch_response_record(actor=user, touch=touch, responded=payload.responded)
+    )
 
 
 # ---- meetings -------------------------------------------------------------------------------------
@@ -378,24 +362,6 @@ class MeetingOut(Schema):
     updated_at: dt.datetime
 
 
-def meeting_out(meeting: Meeting) -> MeetingOut:
-    return MeetingOut(
-        id=meeting.pk,
-        lead_id=meeting.lead_id,
-        title=meeting.title,
-        scheduled_at=meeting.scheduled_at,
-        planned_minutes=meeting.planned_minutes,
-        status=meeting.status,
-        attended_minutes=meeting.attended_minutes,
-        minutes_text=meeting.minutes_text,
-        online=meeting.online,
-        system=meeting.system,
-        external_id=meeting.external_id,
-        created_at=meeting.created_at,
-        updated_at=meeting.updated_at,
-    )
-
-
 def _changes(payload: Schema, exclude: set[str] | None = None) -> dict[str, Any]:
     changes = payload.model_dump(exclude_unset=True, exclude=exclude or set())
     return {k: (v.value if isinstance(v, MeetingStatus) else v) for k, v in changes.items()}
@@ -407,18 +373,18 @@ def meeting_create(request: HttpRequest, lead_id: RecordId, payload: MeetingIn) 
     lead = lead_get(user=user, lead_id=lead_id)
     fields = _changes(payload)
     fields.update(title=payload.title, scheduled_at=payload.scheduled_at)
-    return Status(201, meeting_out(services.meeting_schedule(actor=user, lead=lead, **fields)))
+    return Status(201, MeetingOut.from_orm(services.meeting_schedule(actor=user, lead=lead, **fields)))
 
 
 @lead_router.get("/{lead_id}/meetings", response=list[MeetingOut], summary="A lead's meetings, latest first")
 def meeting_list(request: HttpRequest, lead_id: RecordId) -> list[MeetingOut]:
     lead = lead_get(user=request.auth, lead_id=lead_id)  # type: ignore[attr-defined]
-    return [meeting_out(m) for m in selectors.meetings_of(lead=lead)]
+    return [MeetingOut.from_orm(m) for m in selectors.meetings_of(lead=lead)]
 
 
 @router.get("/meetings/{meeting_id}", response=MeetingOut, summary="A meeting")
 def meeting_detail(request: HttpRequest, meeting_id: RecordId) -> MeetingOut:
-    return meeting_out(selectors.meeting_get(user=request.auth, meeting_id=meeting_id))  # type: ignore[attr-defined]
+    return MeetingOut.from_orm(selectors.meeting_get(user=request.auth, meeting_id=meeting_id))  # type: ignore[attr-defined]
 
 
 @router.patch(
@@ -427,7 +393,7 @@ def meeting_detail(request: HttpRequest, meeting_id: RecordId) -> MeetingOut:
 def meeting_patch(request: HttpRequest, meeting_id: RecordId, payload: MeetingPatch) -> MeetingOut:
     user = request.auth  # type: ignore[attr-defined]
     meeting = selectors.meeting_get(user=user, meeting_id=meeting_id)
-    return meeting_out(services.meeting_update(actor=user, meeting=meeting, **_changes(payload)))
+    return MeetingOut.from_orm(services.meeting_update(actor=user, meeting=meeting, **_changes(payload)))
 
 
 @router.put(
@@ -454,7 +420,7 @@ def meeting_push(
         external_id=external_id,
         **_changes(payload, exclude={"lead_id"}),
     )
-    return Status(201 if created else 200, meeting_out(meeting))
+    return Status(201 if created else 200, MeetingOut.from_orm(meeting))
 
 
 # ---- budget ---------------------------------------------------------------------------------------
@@ -483,19 +449,6 @@ class BudgetListOut(Schema):
     items: list[BudgetOut] = Field(description="oldest first")
 
 
-def budget_out(milestone: BudgetMilestone) -> BudgetOut:
-    return BudgetOut(
-        id=milestone.pk,
-        lead_id=milestone.lead_id,
-        stage=milestone.stage,
-        amount_low=milestone.amount_low,
-        amount_high=milestone.amount_high,
-        at=milestone.at,
-        note=milestone.note,
-        actor_id=milestone.actor_id,
-    )
-
-
 @lead_router.post("/{lead_id}/budget", response={201: BudgetOut}, summary="Record a budget milestone")
 def budget_create(request: HttpRequest, lead_id: RecordId, payload: BudgetIn) -> Status[BudgetOut]:
     user = request.auth  # type: ignore[attr-defined]
@@ -508,11 +461,11 @@ def budget_create(request: HttpRequest, lead_id: RecordId, payload: BudgetIn) ->
         amount_high=payload.amount_high,
         note=payload.note,
     )
-    return Status(201, budget_out(milestone))
+    return Status(201, BudgetOut.from_orm(milestone))
 
 
 @lead_router.get("/{lead_id}/budget", response=BudgetListOut, summary="A lead's budget milestones")
 def budget_list(request: HttpRequest, lead_id: RecordId) -> BudgetListOut:
     lead = lead_get(user=request.auth, lead_id=lead_id)  # type: ignore[attr-defined]
-    items = [budget_out(m) for m in selectors.budget_milestones_of(lead=lead)]
+    items = [BudgetOut.from_orm(m) for m in selectors.budget_milestones_of(lead=lead)]
     return BudgetListOut(current=items[-1] if items else None, items=items)

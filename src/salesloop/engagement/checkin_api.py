@@ -1,7 +1,8 @@
 """Check-ins by API (SPEC C4.1, C4.3), mounted at `/api/v1/checkins`: resumable evidence uploads,
 recording (idempotent per client key) and reading check-ins, a team's day for managers, evidence
 files, and the configuration (action types, reminder hour). Thin: parse, scope, call the services
-and selectors the pages call."""
+and selectors the pages call. A flat output schema reads the record's attributes of the same names
+(`Schema.from_orm`; a derived field has its `resolve_` method)."""
 
 from __future__ import annotations
 
@@ -60,18 +61,9 @@ class UploadOut(Schema):
     complete: bool
     checkin_id: int | None
 
-
-def upload_out(upload: EvidenceUpload) -> UploadOut:
-    return UploadOut(
-        id=upload.pk,
-        client_key=upload.client_key,
-        kind=upload.kind,
-        file_name=upload.file_name,
-        size=upload.size,
-        received=upload.received,
-        complete=upload.completed_at is not None,
-        checkin_id=upload.checkin_id,
-    )
+    @staticmethod
+    def resolve_complete(upload: EvidenceUpload) -> bool:
+        return upload.completed_at is not None
 
 
 @router.post(
@@ -87,12 +79,12 @@ def upload_start(request: HttpRequest, payload: UploadIn) -> Status[UploadOut]:
         file_name=payload.file_name,
         size=payload.size,
     )
-    return Status(201 if created else 200, upload_out(upload))
+    return Status(201 if created else 200, UploadOut.from_orm(upload))
 
 
 @router.get("/uploads/{upload_id}", response=UploadOut, summary="How much of an upload arrived")
 def upload_detail(request: HttpRequest, upload_id: uuid.UUID) -> UploadOut:
-    return upload_out(selectors.upload_get(user=request.auth, upload_id=upload_id))  # type: ignore[attr-defined]
+    return UploadOut.from_orm(selectors.upload_get(user=request.auth, upload_id=upload_id))  # type: ignore[attr-defined]
 
 
 class ChunkQuery(Schema):
@@ -118,7 +110,7 @@ def upload_chunk(request: HttpRequest, upload_id: uuid.UUID, query: Query[ChunkQ
     if int(request.headers.get("Content-Length") or 0) > services.CHUNK_MAX_BYTES:
         raise ValidationError({"body": f"a chunk is at most {services.CHUNK_MAX_BYTES // 1024} KB"})
     data = request.body
-    return upload_out(
+    return UploadOut.from_orm(
         services.evidence_upload_chunk(actor=user, upload=upload, offset=query.offset, data=data)
     )
 
@@ -383,26 +375,15 @@ class ActionTypeOut(Schema):
     active: bool
 
 
-def action_type_out(kind: CheckinActionType) -> ActionTypeOut:
-    return ActionTypeOut(
-        id=kind.pk,
-        code=kind.code,
-        label_zh=kind.label_zh,
-        label_en=kind.label_en,
-        position=kind.position,
-        active=kind.active,
-    )
-
-
 @router.get("/action-types", response=list[ActionTypeOut], summary="Action types (retired ones too)")
 def action_type_list(request: HttpRequest) -> list[ActionTypeOut]:
-    return [action_type_out(k) for k in selectors.action_types(include_retired=True)]
+    return [ActionTypeOut.from_orm(k) for k in selectors.action_types(include_retired=True)]
 
 
 @router.post("/action-types", response={201: ActionTypeOut}, summary="Add an action type (administrators)")
 def action_type_create(request: HttpRequest, payload: ActionTypeIn) -> Status[ActionTypeOut]:
     kind = services.action_type_create(actor=request.auth, **payload.model_dump())  # type: ignore[attr-defined]
-    return Status(201, action_type_out(kind))
+    return Status(201, ActionTypeOut.from_orm(kind))
 
 
 @router.patch(
@@ -421,7 +402,8 @@ def action_type_update(
     changes = payload.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         raise ValidationError({next(k for k, v in changes.items() if v is None): "must not be null"})
-    return action_type_out(services.action_type_update(actor=request.auth, action_type=kind, **changes))  # type: ignore[attr-defined]
+    user = request.auth  # type: ignore[attr-defined]
+    return ActionTypeOut.from_orm(services.action_type_update(actor=user, action_type=kind, **changes))
 
 
 class ReminderIn(Schema):
@@ -441,21 +423,9 @@ class ReminderOut(Schema):
     created_by_id: int | None
 
 
-def reminder_out(setting: CheckinReminderSetting) -> ReminderOut:
-    return ReminderOut(
-        id=setting.pk,
-        team_id=setting.team_id,
-        version=setting.version,
-        hour=setting.hour,
-        enabled=setting.enabled,
-        effective_at=setting.effective_at,
-        created_by_id=setting.created_by_id,
-    )
-
-
 @router.get("/reminder-settings", response=list[ReminderOut], summary="Every version of the reminder hour")
 def reminder_list(request: HttpRequest) -> list[ReminderOut]:
-    return [reminder_out(s) for s in CheckinReminderSetting.objects.order_by("team_id", "-version")]
+    return [ReminderOut.from_orm(s) for s in CheckinReminderSetting.objects.order_by("team_id", "-version")]
 
 
 @router.post(
@@ -474,7 +444,7 @@ def reminder_set(request: HttpRequest, payload: ReminderIn) -> Status[ReminderOu
         team=team,
         effective_at=payload.effective_at,
     )
-    return Status(201, reminder_out(setting))
+    return Status(201, ReminderOut.from_orm(setting))
 
 
 # ---- one check-in (after the fixed paths, which its id would otherwise shadow) ---------------------

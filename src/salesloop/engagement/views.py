@@ -4,7 +4,8 @@ panel back (422 with the errors by field and the values kept when the service re
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -29,6 +30,13 @@ from salesloop.engagement.forms import (
 from salesloop.engagement.models import BudgetStage, MeetingStatus
 from salesloop.engagement.ocr.selectors import evidence_masked
 from salesloop.engagement.responses import attachment_file_response, share_url
+
+
+class _OnLead(Protocol):
+    """An attachment, document, touch or meeting: a fact hanging on one lead."""
+
+    lead_id: int
+
 
 # service field → form field, where they differ
 FIELD_ALIASES = {"contact_id": "contact", "attachment": "file"}
@@ -71,7 +79,6 @@ def _panel(
     lead: Lead,
     *,
     bound: dict[str, Any] | None = None,
-    outcome_forms: dict[int, MeetingOutcomeForm] | None = None,
     notice: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -87,13 +94,13 @@ def _panel(
             "budget_form": bound.get("budget_form") or BudgetForm(),
         }
         for meeting in engagement.meetings:
-            meeting.outcome_form = (outcome_forms or {}).get(meeting.pk) or MeetingOutcomeForm(  # type: ignore[attr-defined]
+            meeting.outcome_form = bound.get(_outcome_slot(meeting.pk)) or MeetingOutcomeForm(  # type: ignore[attr-defined]
                 initial={
                     "status": meeting.status,
                     "attended_minutes": meeting.attended_minutes,
                     "minutes_text": meeting.minutes_text,
                 },
-                prefix=f"m{meeting.pk}",
+                prefix=_outcome_slot(meeting.pk),
             )
     kinds = _kind_choices(lead)
     labels = dict(kinds)
@@ -129,6 +136,50 @@ def _done(request: HttpRequest, lead: Lead, notice: str) -> HttpResponse:
     return _panel(request, lead, notice=notice)
 
 
+def _outcome_slot(meeting_pk: int) -> str:
+    """Where a meeting's outcome form waits in `bound`: one per meeting, so its own prefix."""
+    return f"m{meeting_pk}"
+
+
+def _of_lead(fact: _OnLead, *, lead_id: int, name: str) -> None:
+    """A fact reached through a lead's URL must hang on that lead: otherwise a form on one lead's
+    page could act on another lead's record. 404, the answer for anything out of reach."""
+    if fact.lead_id != lead_id:
+        raise Http404(f"{name} not found")
+
+
+def _form_submit(
+    request: HttpRequest,
+    lead: Lead,
+    form: Any,
+    *,
+    slot: str,
+    record: Callable[[dict[str, Any]], object],
+    done: str,
+) -> HttpResponse:
+    """A panel form posted: `record` hands the cleaned data to the service and the panel comes back
+    with `done`. A form the fields refuse, or a service refusal, gives the panel again with 422, the
+    errors on their fields and the values kept (`slot`: where the panel shows this form)."""
+    if form.is_valid():
+        try:
+            record(form.cleaned_data)
+        except ValidationError as exc:
+            _errors_onto(form, exc)
+        else:
+            return _done(request, lead, done)
+    return _panel(request, lead, bound={slot: form}, status=422)
+
+
+def _act(request: HttpRequest, lead: Lead, action: Callable[[], object], *, done: str) -> HttpResponse:
+    """A button on a fact of the panel whose service may refuse: the refusal comes back as the
+    panel's notice with 422 (a button has no field to put it on)."""
+    try:
+        action()
+    except ValidationError as exc:
+        return _panel(request, lead, notice=" ".join(exc.messages), status=422)
+    return _done(request, lead, done)
+
+
 @login_required
 @require_GET
 def engagement_panel(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -141,22 +192,18 @@ def engagement_panel(request: HttpRequest, lead_id: int) -> HttpResponse:
 def attachment_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     form = AttachmentForm(request.POST, request.FILES)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.attachment_add(
-                actor=request.user,
-                lead=lead,
-                kind=data["kind"],
-                title=data["title"],
-                file=data["file"] or None,
-                url=data["url"],
-            )
-        except ValidationError as exc:
-            _errors_onto(form, exc)
-        else:
-            return _done(request, lead, _("Attached."))
-    return _panel(request, lead, bound={"attachment_form": form}, status=422)
+
+    def record(data: dict[str, Any]) -> object:
+        return services.attachment_add(
+            actor=request.user,
+            lead=lead,
+            kind=data["kind"],
+            title=data["title"],
+            file=data["file"] or None,
+            url=data["url"],
+        )
+
+    return _form_submit(request, lead, form, slot="attachment_form", record=record, done=_("Attached."))
 
 
 @login_required
@@ -164,8 +211,7 @@ def attachment_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
 def attachment_remove_page(request: HttpRequest, lead_id: int, attachment_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
-    if attachment.lead_id != lead.pk:
-        raise Http404("attachment not found")
+    _of_lead(attachment, lead_id=lead.pk, name="attachment")
     services.attachment_remove(
         actor=request.user, attachment=attachment, reason=request.POST.get("reason", "")[:2000]
     )
@@ -177,8 +223,7 @@ def attachment_remove_page(request: HttpRequest, lead_id: int, attachment_id: in
 def attachment_file_page(request: HttpRequest, lead_id: int, attachment_id: int) -> FileResponse:
     """Download for anyone who may see the lead (404 for everyone else)."""
     attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
-    if attachment.lead_id != lead_id:
-        raise Http404("attachment not found")
+    _of_lead(attachment, lead_id=lead_id, name="attachment")
     return attachment_file_response(attachment, inline=False)
 
 
@@ -187,13 +232,13 @@ def attachment_file_page(request: HttpRequest, lead_id: int, attachment_id: int)
 def document_share_page(request: HttpRequest, lead_id: int, attachment_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
-    if attachment.lead_id != lead.pk:
-        raise Http404("attachment not found")
-    try:
-        services.document_share(actor=request.user, attachment=attachment)
-    except ValidationError as exc:
-        return _panel(request, lead, notice=" ".join(exc.messages), status=422)
-    return _done(request, lead, _("Share link ready: send it to the customer."))
+    _of_lead(attachment, lead_id=lead.pk, name="attachment")
+    return _act(
+        request,
+        lead,
+        lambda: services.document_share(actor=request.user, attachment=attachment),
+        done=_("Share link ready: send it to the customer."),
+    )
 
 
 @login_required
@@ -201,8 +246,7 @@ def document_share_page(request: HttpRequest, lead_id: int, attachment_id: int) 
 def document_revoke_page(request: HttpRequest, lead_id: int, document_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     document = selectors.document_get(user=request.user, document_id=document_id)
-    if document.lead_id != lead.pk:
-        raise Http404("document not found")
+    _of_lead(document, lead_id=lead.pk, name="document")
     services.document_revoke(actor=request.user, document=document)
     return _done(request, lead, _("Share link revoked: it no longer opens."))
 
@@ -213,26 +257,22 @@ def touch_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     contacts = selectors.lead_engagement(lead=lead).contacts
     form = TouchForm(request.POST, contacts=contacts)
-    if form.is_valid():
-        data = form.cleaned_data
+
+    def record(data: dict[str, Any]) -> object:
         contact = next((c for c in contacts if c.pk == data["contact"]), None) if data["contact"] else None
-        try:
-            services.touch_record(
-                actor=request.user,
-                lead=lead,
-                kind=data["kind"],
-                direction=data["direction"],
-                responded=form.responded_value(),
-                customer_initiated=data["customer_initiated"],
-                at=data["at"],
-                note=data["note"],
-                contact=contact,
-            )
-        except ValidationError as exc:
-            _errors_onto(form, exc)
-        else:
-            return _done(request, lead, _("Touch recorded."))
-    return _panel(request, lead, bound={"touch_form": form}, status=422)
+        return services.touch_record(
+            actor=request.user,
+            lead=lead,
+            kind=data["kind"],
+            direction=data["direction"],
+            responded=form.responded_value(),
+            customer_initiated=data["customer_initiated"],
+            at=data["at"],
+            note=data["note"],
+            contact=contact,
+        )
+
+    return _form_submit(request, lead, form, slot="touch_form", record=record, done=_("Touch recorded."))
 
 
 @login_required
@@ -240,31 +280,30 @@ def touch_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
 def touch_responded_page(request: HttpRequest, lead_id: int, touch_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     touch = selectors.touch_get(user=request.user, touch_id=touch_id)
-    if touch.lead_id != lead.pk:
-        raise Http404("touch not found")
+    _of_lead(touch, lead_id=lead.pk, name="touch")
     answer = request.POST.get("responded")
     if answer not in ("yes", "no"):
         return _panel(request, lead, notice=_("Choose whether the customer responded."), status=422)
-    try:
-        services.touch_response_record(actor=request.user, touch=touch, responded=answer == "yes")
-    except ValidationError as exc:
-        return _panel(request, lead, notice=" ".join(exc.messages), status=422)
-    return _done(request, lead, _("Response recorded."))
+    return _act(
+        request,
+        lead,
+        lambda: services.touch_response_record(actor=request.user, touch=touch, responded=answer == "yes"),
+        done=_("Response recorded."),
+    )
 
 
 @login_required
 @require_POST
 def meeting_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
-    form = MeetingForm(request.POST)
-    if form.is_valid():
-        try:
-            services.meeting_schedule(actor=request.user, lead=lead, **form.cleaned_data)
-        except ValidationError as exc:
-            _errors_onto(form, exc)
-        else:
-            return _done(request, lead, _("Meeting scheduled."))
-    return _panel(request, lead, bound={"meeting_form": form}, status=422)
+    return _form_submit(
+        request,
+        lead,
+        MeetingForm(request.POST),
+        slot="meeting_form",
+        record=lambda data: services.meeting_schedule(actor=request.user, lead=lead, **data),
+        done=_("Meeting scheduled."),
+    )
 
 
 @login_required
@@ -272,29 +311,26 @@ def meeting_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
 def meeting_outcome_page(request: HttpRequest, lead_id: int, meeting_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
     meeting = selectors.meeting_get(user=request.user, meeting_id=meeting_id)
-    if meeting.lead_id != lead.pk:
-        raise Http404("meeting not found")
-    form = MeetingOutcomeForm(request.POST, prefix=f"m{meeting.pk}")
-    if form.is_valid():
-        try:
-            services.meeting_update(actor=request.user, meeting=meeting, **form.cleaned_data)
-        except ValidationError as exc:
-            _errors_onto(form, exc)
-        else:
-            return _done(request, lead, _("Meeting updated."))
-    return _panel(request, lead, outcome_forms={meeting.pk: form}, status=422)
+    _of_lead(meeting, lead_id=lead.pk, name="meeting")
+    return _form_submit(
+        request,
+        lead,
+        MeetingOutcomeForm(request.POST, prefix=_outcome_slot(meeting.pk)),
+        slot=_outcome_slot(meeting.pk),
+        record=lambda data: services.meeting_update(actor=request.user, meeting=meeting, **data),
+        done=_("Meeting updated."),
+    )
 
 
 @login_required
 @require_POST
 def budget_add_page(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = lead_get(user=request.user, lead_id=lead_id)
-    form = BudgetForm(request.POST)
-    if form.is_valid():
-        try:
-            services.budget_milestone_record(actor=request.user, lead=lead, **form.cleaned_data)
-        except ValidationError as exc:
-            _errors_onto(form, exc)
-        else:
-            return _done(request, lead, _("Budget milestone recorded."))
-    return _panel(request, lead, bound={"budget_form": form}, status=422)
+    return _form_submit(
+        request,
+        lead,
+        BudgetForm(request.POST),
+        slot="budget_form",
+        record=lambda data: services.budget_milestone_record(actor=request.user, lead=lead, **data),
+        done=_("Budget milestone recorded."),
+    )

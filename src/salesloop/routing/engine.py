@@ -259,15 +259,7 @@ def _holds(when: Conditions, facts: LeadFacts, local: dt.datetime) -> bool:
         return False
     if test.industries is not None and facts.industry not in test.industries:
         return False
-    if test.cities is not None and not any(facts.city.startswith(c) for c in test.cities):
-        return False
-    for name, values in test.fields:
-        actual = facts.fields.get(name)
-        if actual is None or str(actual) not in values:
-            return False
-    if test.weekdays is not None and local.isoweekday() not in test.weekdays:
-        return False
-    return test.hours is None or test.hours.contains(local.time())
+    return _rest_holds(test, facts, local)
 
 
 def _conditions(when: Conditions, facts: LeadFacts, local: dt.datetime) -> tuple[bool, list[dict[str, Any]]]:

@@ -130,12 +130,8 @@ def rep_get(*, actor: Any, user_id: int) -> User:
 def rep_leaves(*, user: Any) -> list[LeaveRow]:
     """The user's current and coming leaves (one query); the review has them for the reps it lists."""
     now = clock.now()
-    return [
-        LeaveRow(
-            id=x.pk, starts_at=x.starts_at, ends_at=x.ends_at, reason=x.reason, current=x.starts_at <= now
-        )
-        for x in Leave.objects.filter(user_id=user.pk, ends_at__gt=now).order_by("starts_at")
-    ]
+    leaves = Leave.objects.filter(user_id=user.pk, ends_at__gt=now).order_by("starts_at")
+    return [_leave_row(leave, now) for leave in leaves]
 
 
 def leave_get(*, user: User, leave_id: int) -> Leave:
@@ -538,6 +534,53 @@ def _contradiction(record: IndustryRecord) -> str | None:
     return None
 
 
+def _leave_row(leave: Leave, now: dt.datetime) -> LeaveRow:
+    return LeaveRow(
+        id=leave.pk,
+        starts_at=leave.starts_at,
+        ends_at=leave.ends_at,
+        reason=leave.reason,
+        current=leave.starts_at <= now,
+    )
+
+
+def _rep_review(
+    actor: Any, user: User, *, tallies: Iterable[_Tally] = (), leaves: list[LeaveRow]
+) -> RepReview:
+    """A user's row as the review starts it: who they are, their profile as set (tags, caps,
+    working hours), their lead counts and what the actor may do. The record, flags and suggestions
+    are the review's to add."""
+    profile: RepProfile | None = getattr(user, "rep_profile", None)
+    tallies = list(tallies)
+    return RepReview(
+        user_id=user.pk,
+        username=user.username,
+        name=str(user),
+        role=user.role,
+        active=user.is_active,
+        region_code=user.region.code if user.region else None,
+        region_name=user.region.name if user.region else None,
+        specialties=list(profile.specialties) if profile else [],
+        max_open_leads=profile.max_open_leads if profile else None,
+        max_new_per_day=profile.max_new_per_day if profile else None,
+        work_days=list(profile.work_days) if profile else [],
+        work_start=profile.work_start if profile else None,
+        work_end=profile.work_end if profile else None,
+        leads=sum(t.leads for t in tallies),
+        closed=sum(t.closed for t in tallies),
+        won=sum(t.won for t in tallies),
+        may_edit=may_manage(actor, user),
+        may_record_leave=may_record_leave(actor, user),
+        leaves=leaves,
+    )
+
+
+def rep_review_alone(*, actor: Any, user: User) -> RepReview:
+    """A user the review does not list — a manager (routable, but not reviewed) or an inactive rep:
+    their profile and leaves, no record."""
+    return _rep_review(actor, user, leaves=rep_leaves(user=user))
+
+
 def specialty_review(*, actor: Any, user_ids: Iterable[int] | None = None, days: int = WINDOW_DAYS) -> Review:
     """C8.5: for each active rep the actor may see (rep: self; manager: their region's reps;
     directors, product managers, admins: all) — the profile, each tag with its numbers, the
@@ -589,22 +632,14 @@ def specialty_review(*, actor: Any, user_ids: Iterable[int] | None = None, days:
     for leave in Leave.objects.filter(user_id__in=[r.pk for r in reps], ends_at__gt=now).order_by(
         "starts_at"
     ):
-        leaves[leave.user_id].append(
-            LeaveRow(
-                id=leave.pk,
-                starts_at=leave.starts_at,
-                ends_at=leave.ends_at,
-                reason=leave.reason,
-                current=leave.starts_at <= now,
-            )
-        )
+        leaves[leave.user_id].append(_leave_row(leave, now))
 
     reviews: list[RepReview] = []
     for user in reps:
-        profile: RepProfile | None = getattr(user, "rep_profile", None)
-        tags = list(profile.specialties) if profile else []
         mine = by_rep.get(user.pk, {})
         team = by_team.get(user.region_id, {})
+        review = _rep_review(actor, user, tallies=mine.values(), leaves=leaves.get(user.pk, []))
+        tags = review.specialties
         # Shares count wins with a known industry only: a lead without one says nothing of skill.
         rep_won_total = sum(t.won for industry, t in mine.items() if industry)
         team_won_total = sum(t.won for industry, t in team.items() if industry)
@@ -613,28 +648,7 @@ def specialty_review(*, actor: Any, user_ids: Iterable[int] | None = None, days:
             for industry, tally in mine.items()
             if industry
         }
-        review = RepReview(
-            user_id=user.pk,
-            username=user.username,
-            name=str(user),
-            role=user.role,
-            active=user.is_active,
-            region_code=user.region.code if user.region else None,
-            region_name=user.region.name if user.region else None,
-            specialties=tags,
-            max_open_leads=profile.max_open_leads if profile else None,
-            max_new_per_day=profile.max_new_per_day if profile else None,
-            work_days=list(profile.work_days) if profile else [],
-            work_start=profile.work_start if profile else None,
-            work_end=profile.work_end if profile else None,
-            leads=sum(t.leads for t in mine.values()),
-            closed=sum(t.closed for t in mine.values()),
-            won=sum(t.won for t in mine.values()),
-            may_edit=may_manage(actor, user),
-            may_record_leave=may_record_leave(actor, user),
-            records=sorted(records.values(), key=lambda r: (-r.won, -r.leads, r.industry)),
-            leaves=leaves.get(user.pk, []),
-        )
+        review.records = sorted(records.values(), key=lambda r: (-r.won, -r.leads, r.industry))
         if not tags:
             review.flags.append(Flag(code=FLAG_BLANK, industry=None, record=None))
         for tag in tags:

@@ -137,30 +137,7 @@ def _one(actor: Any, user_id: int) -> dict[str, Any]:
     review = reps.specialty_review(actor=actor, user_ids=[user.pk])
     if review.reps:
         return _rep_out(review.reps[0], review.window_days)
-    # a manager (routable, but not in the review of reps) or an inactive rep: the profile alone
-    profile = getattr(user, "rep_profile", None)
-    empty = reps.RepReview(
-        user_id=user.pk,
-        username=user.username,
-        name=str(user),
-        role=user.role,
-        active=user.is_active,
-        region_code=user.region.code if user.region else None,
-        region_name=user.region.name if user.region else None,
-        specialties=list(profile.specialties) if profile else [],
-        max_open_leads=profile.max_open_leads if profile else None,
-        max_new_per_day=profile.max_new_per_day if profile else None,
-        work_days=list(profile.work_days) if profile else [],
-        work_start=profile.work_start if profile else None,
-        work_end=profile.work_end if profile else None,
-        leads=0,
-        closed=0,
-        won=0,
-        may_edit=reps.may_manage(actor, user),
-        may_record_leave=reps.may_record_leave(actor, user),
-        leaves=reps.rep_leaves(user=user),
-    )
-    return _rep_out(empty, review.window_days)
+    return _rep_out(reps.rep_review_alone(actor=actor, user=user), review.window_days)
 
 
 @router.get(

@@ -194,12 +194,24 @@ def _starter_document() -> dict[str, Any]:
     }
 
 
+def _write_require(request: HttpRequest) -> None:
+    if not may_write(request.user):
+        raise PermissionDenied("only directors and administrators change routing rules")
+
+
+def _ruleset_to_change(request: HttpRequest, ruleset_id: int) -> RuleSet:
+    """The version a change is asked of: 404 where the user may not see it (drafts), else 403
+    unless they may change routing rules."""
+    ruleset = selectors.ruleset_get(user=request.user, ruleset_id=ruleset_id)
+    _write_require(request)
+    return ruleset
+
+
 @login_required
 @require_POST
 def draft_new_page(request: HttpRequest) -> HttpResponse:
     """A new draft: a copy of the chosen version (by default the one in force), or a starter."""
-    if not may_write(request.user):
-        raise PermissionDenied("only directors and administrators change routing rules")
+    _write_require(request)
     based_on_id = request.POST.get("based_on", "")
     if based_on_id.isdigit() and len(based_on_id) < 19:
         based_on: RuleSet | None = selectors.ruleset_get(user=request.user, ruleset_id=int(based_on_id))
@@ -374,8 +386,7 @@ def ruleset_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
     ruleset = selectors.ruleset_get(user=request.user, ruleset_id=ruleset_id)  # drafts: 404 to others
     if request.method == "GET":
         return _render(request, "routing/ruleset.html", _ruleset_context(request, ruleset))
-    if not may_write(request.user):
-        raise PermissionDenied("only directors and administrators change routing rules")
+    _write_require(request)
     form = DefinitionForm(request.POST)
     errors: list[tuple[str, str]] = []
     if form.is_valid():
@@ -400,9 +411,7 @@ def ruleset_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def publish_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
-    ruleset = selectors.ruleset_get(user=request.user, ruleset_id=ruleset_id)
-    if not may_write(request.user):
-        raise PermissionDenied("only directors and administrators change routing rules")
+    ruleset = _ruleset_to_change(request, ruleset_id)
     policy = services.policy_get()
     latest = services.latest_replay(ruleset)
     form = PublishForm(
@@ -446,9 +455,7 @@ def publish_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
 @require_POST
 def cancel_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
     """Withdraw a scheduled version before it takes effect, with the reason."""
-    ruleset = selectors.ruleset_get(user=request.user, ruleset_id=ruleset_id)
-    if not may_write(request.user):
-        raise PermissionDenied("only directors and administrators change routing rules")
+    ruleset = _ruleset_to_change(request, ruleset_id)
     form = ReasonForm(request.POST)
     problems: list[str] = []
     if form.is_valid():
@@ -465,9 +472,7 @@ def cancel_page(request: HttpRequest, ruleset_id: int) -> HttpResponse:
 
 
 def _sandbox_start(request: HttpRequest, ruleset_id: int, kind: str) -> HttpResponse:
-    ruleset = selectors.ruleset_get(user=request.user, ruleset_id=ruleset_id)
-    if not may_write(request.user):
-        raise PermissionDenied("only directors and administrators change routing rules")
+    ruleset = _ruleset_to_change(request, ruleset_id)
     form: ReplayForm | ABTestForm = ReplayForm(request.POST) if kind == "replay" else ABTestForm(request.POST)
     problems: list[str] = []
     if form.is_valid():
