@@ -15,6 +15,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role
+from salesloop.crm import signals
 from salesloop.crm.models import Channel, CompanySize, Contact, Customer, Lead, company_key
 from salesloop.crm.phones import PhoneError, phone_to_e164
 from salesloop.crm.selectors import lead_editable
@@ -465,9 +466,9 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
     if "owner" in changes:
-        from salesloop.insights.owners import lead_owners_sync  # C5, C9 hook (upward)
-
-        lead_owners_sync(lead_ids=[lead.pk])
+        signals.leads_reassigned.send(
+            sender=Lead, lead_ids=[lead.pk]
+        )  # C5, C9 follow the owner
     audit_record(
         actor=actor,
         action="lead.update",

@@ -24,6 +24,7 @@ from django.utils.text import get_valid_filename
 
 from salesloop.core import clock
 from salesloop.core.audit import audit_record, snapshot
+from salesloop.crm import signals
 from salesloop.crm.models import Attachment, Contact, Lead
 from salesloop.crm.selectors import lead_editable
 from salesloop.engagement.models import (
@@ -39,7 +40,6 @@ from salesloop.engagement.models import (
 )
 from salesloop.engagement.ocr.services import evidence_text_request
 from salesloop.health import services as health
-from salesloop.insights.indicators.facts import indicator_facts_refresh
 
 # ---- attachments --------------------------------------------------------------------------------
 
@@ -333,7 +333,7 @@ def touch_record(
         note=note.strip(),
     )
     health.lead_health_changed(lead_id=lead.pk)
-    indicator_facts_refresh(lead_id=lead.pk)  # C9: the response rate counts outbound touches
+    signals.lead_touches_changed.send(sender=Touch, lead_ids=[lead.pk])  # C9: the response rate
     return touch
 
 
@@ -364,7 +364,7 @@ def touch_response_record(*, actor: Any, touch: Touch, responded: bool) -> Touch
         after={"responded": responded},
     )
     health.lead_health_changed(lead_id=touch.lead_id)
-    indicator_facts_refresh(lead_id=touch.lead_id)  # C9
+    signals.lead_touches_changed.send(sender=Touch, lead_ids=[touch.lead_id])  # C9
     return touch
 
 

@@ -10,3 +10,6 @@ class InsightsConfig(AppConfig):
 
     def ready(self) -> None:
         from salesloop.insights.indicators import explanations  # noqa: F401  (registers indicator_value)
+        from salesloop.insights.receivers import receivers_connect
+
+        receivers_connect()  # keep the funnel rollups and indicator rows in step with the lead facts

@@ -1,7 +1,7 @@
 """The funnel rollups (SPEC C5): what each stage move adds to them, applied as it is appended
-(`funnel_move_apply`, called by `pipeline.services.stage_move_record`) or replayed from the facts
-(`funnel_rollup_rebuild`, `salesloop insights_rebuild`). Both go through `Rollup.add_move`, so the
-two cannot disagree; a test replays a history both ways and compares the tables.
+(`funnel_move_apply`, called by `insights.receivers` on `crm.signals.lead_stage_moved`) or replayed
+from the facts (`funnel_rollup_rebuild`, `salesloop insights_rebuild`). Both go through
+`Rollup.add_move`, so the two cannot disagree; a test replays a history both ways and compares the tables.
 
 Definitions (docs/insights.md has worked examples):
 - a *stay* in a stage begins with a move into it from another stage (or the entry into the
@@ -280,9 +280,9 @@ class MoveFacts:
 
 
 def funnel_move_apply(*, lead: Any, move: Any, from_code: str | None, direction: str | None) -> None:
-    """C5: add one appended move to the rollups. Called inside the move's transaction by
-    `stage_move_record`, with the lead row as it stood *before* the move (its `stage_entered_at` is
-    the beginning of the stay the move ends)."""
+    """C5: add one appended move to the rollups. Called inside the move's transaction (the
+    receiver of `lead_stage_moved`, sent by `stage_move_record`), with the lead row as it stood
+    *before* the move (its `stage_entered_at` is the beginning of the stay the move ends)."""
     rollup = Rollup()
     rollup.add_move(
         from_code=from_code,
@@ -305,8 +305,8 @@ def funnel_owners_sync(*, lead_ids: list[int]) -> int:
     count for its current owner, so its moves are replayed out of the owner pair under the owner
     they were counted for and into it under the new one; the region pair does not change. The owner
     they were counted for is the one the lead's derived rows record (`IndicatorLead.owner_id`, which
-    `indicator_facts_owner_sync` updates next — `insights.owners.lead_owners_sync` calls the two in
-    that order). Returns the number of leads whose rows moved. A few statements per 900 leads."""
+    `indicator_facts_owner_sync` updates next — `insights.receivers.on_leads_reassigned` calls the
+    two in that order). Returns the number of leads whose rows moved. A few statements per 900 leads."""
     from salesloop.crm.models import Lead
     from salesloop.insights.models import IndicatorLead
 

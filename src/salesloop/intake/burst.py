@@ -33,6 +33,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
+from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
     CONTACT_FIELDS,
@@ -250,11 +251,8 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
         lead.customer, lead.contact = lead.customer, lead.contact  # type: ignore[union-attr]
     Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
     StageMove.objects.bulk_create(_first_moves(leads))  # type: ignore[arg-type]
-    from salesloop.insights.funnel_rollup import funnel_entries_apply  # C5: the funnel rollups
-    from salesloop.insights.indicators.facts import indicator_facts_refresh_many  # C9
-
-    funnel_entries_apply(leads=leads)
-    indicator_facts_refresh_many(lead_ids=[lead.pk for lead in leads])
+    # C5 funnel rollups and C9 indicator rows, from the leads as built (their stages are loaded)
+    signals.leads_arrived.send(sender=Lead, lead_ids=[lead.pk for lead in leads], leads=leads)
     for item in items:
         item.event.lead = item.lead
     for item in new:

@@ -12,6 +12,7 @@ from django.http import Http404
 
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record
+from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.crm.selectors import lead_editable
 from salesloop.pipeline.models import Stage, StageMove
@@ -86,14 +87,14 @@ def stage_move_record(
         filled=filled or {},
         explanation=explanation,
     )
-    from salesloop.insights.funnel_rollup import funnel_move_apply  # C5: the funnel rollups, in step
-
-    funnel_move_apply(
-        lead=lead, move=move, from_code=from_stage.code if from_stage else None, direction=direction
+    # C5 funnel rollups and C9 indicator rows, in step, before the lead row takes the move.
+    signals.lead_stage_moved.send(
+        sender=StageMove,
+        lead=lead,
+        move=move,
+        from_code=from_stage.code if from_stage else None,
+        direction=direction,
     )
-    from salesloop.insights.indicators.facts import indicator_facts_refresh  # C9 (upward: a hook)
-
-    indicator_facts_refresh(lead_id=lead.pk)
     return move
 
 

@@ -15,8 +15,8 @@ from django.db.models import Max
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
+from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
-from salesloop.insights.owners import lead_owners_sync
 from salesloop.notify.models import Notification
 from salesloop.notify.services import notification_send
 from salesloop.routing import engine
@@ -446,7 +446,9 @@ def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
     assignment.save()
     if decision.winner_id is not None:
         Lead.objects.filter(pk=lead.pk).update(owner_id=decision.winner_id, assigned_at=now, updated_at=now)
-        lead_owners_sync(lead_ids=[lead.pk])  # C9: rep and team values follow the owner
+        signals.leads_reassigned.send(
+            sender=Lead, lead_ids=[lead.pk]
+        )  # C5, C9 follow the owner
         _notify_winner(decision, lead)
     return assignment
 
@@ -572,7 +574,7 @@ def lead_reassign(*, actor: Any, lead: Lead, owner: Any, reason: str) -> Assignm
     Lead.objects.filter(pk=lead.pk).update(
         owner=owner, assigned_at=now if owner is not None else None, updated_at=now
     )
-    lead_owners_sync(lead_ids=[lead.pk])  # C9
+    signals.leads_reassigned.send(sender=Lead, lead_ids=[lead.pk])  # C9
     audit_record(
         actor=actor,
         action="lead.reassign",
@@ -614,7 +616,7 @@ def _owners_set(winners: dict[int, list[int]], at: dt.datetime) -> None:
                 f" assigned_at = %s, updated_at = %s WHERE id IN ({marks})",
                 [*(value for pair in part for value in pair), stamp, stamp, *(lead for lead, _ in part)],
             )
-    lead_owners_sync(lead_ids=[lead for lead, _ in pairs])  # C9
+    signals.leads_reassigned.send(sender=Lead, lead_ids=[lead for lead, _ in pairs])  # C9
 
 
 def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:

@@ -109,8 +109,8 @@ def _refresh_range(lo: int, hi: int, ranks: dict[int, int]) -> None:
 
 def indicator_facts_refresh(*, lead_id: int) -> None:
     """A move or a touch of this lead was appended (or a response recorded): rebuild its rows and
-    move its contribution in the day ledgers. The pipeline and engagement services call this inside
-    their transaction, after the fact is saved."""
+    move its contribution in the day ledgers. Called by `insights.receivers` when the pipeline or
+    engagement services signal the fact (`crm.signals`), inside their transaction, after it is saved."""
     indicator_facts_refresh_many(lead_ids=[lead_id])
 
 

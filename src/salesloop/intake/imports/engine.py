@@ -32,6 +32,7 @@ from django.db.models import F
 
 from salesloop.accounts.models import Province
 from salesloop.core import clock, explanations
+from salesloop.crm import signals
 from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.intake.imports.bulk import BulkWriter, Table, table
 from salesloop.intake.imports.lookups import contacts_by, customers_by_key, leads_of
@@ -538,11 +539,14 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
         )
     writer.insert(tables["lead"], lead_rows)
     writer.insert(tables["move"], move_rows)
-    from salesloop.insights.funnel_rollup import funnel_import_entries_apply  # C5: the funnel rollups
-    from salesloop.insights.indicators.facts import indicator_facts_refresh_many  # C9
-
-    funnel_import_entries_apply(stage_id=stage_id, source=source, entries=((r[6], now) for r in lead_rows))
-    indicator_facts_refresh_many(lead_ids=[row[0] for row in lead_rows])
+    # C5 funnel rollups and C9 indicator rows: every lead of the chunk is open in `stage_id`
+    signals.leads_arrived.send(
+        sender=Lead,
+        lead_ids=[row[0] for row in lead_rows],
+        stage_id=stage_id,
+        source=source,
+        entries=[(row[6], now) for row in lead_rows],
+    )
 
     job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
     writer.insert(
