@@ -1,6 +1,8 @@
 """A local group robot speaking both protocols (WeCom's group robot, DingTalk's custom robot), so
 delivery is tested over real HTTP: it checks each message's JSON shape, recomputes DingTalk's
-signature from the timestamp and its own copy of the secret, and can be told to fail."""
+signature from the timestamp and its own copy of the secret, and can be told to fail — before
+answering (an error status, an errcode, not JSON) or after reading the request without a proper
+answer (never answering, dropping the connection, cutting the answer short)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,9 +44,13 @@ class FakeRobot:
 
     port: int = 0
     received: list[Received] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)  # "500" | "45009" | "slow", one per request
+    # one per request: "500" | "45009" | "notjson", or, after reading the request:
+    # "hang" (never answers), "drop" (closes without answering), "cut" (answer cut short)
+    failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds every answer waits (lets concurrent claims overlap)
+    released: threading.Event = field(default_factory=threading.Event)  # ends "hang" at teardown
+    start: Callable[[], None] | None = None  # a robot that is down: starts listening
 
     @property
     def base(self) -> str:
@@ -113,10 +120,15 @@ def _handler(robot_state: FakeRobot) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length)
             with robot_state.lock:
                 mode = robot_state.failures.pop(0) if robot_state.failures else ""
+            if mode in ("hang", "drop", "cut"):
+                # The request arrived whole: as far as the group is concerned, it may be posted.
+                robot = "wecom" if path == "/cgi-bin/webhook/send" else "dingtalk"
+                with robot_state.lock:
+                    robot_state.received.append(Received(robot, query, raw_query, json.loads(raw), 0, None))
+                self._no_proper_answer(mode)
+                return
             if robot_state.delay:
                 time.sleep(robot_state.delay)
-            if mode == "slow":
-                time.sleep(2.5)
             try:
                 body = json.loads(raw.decode("utf-8"))
             except ValueError:
@@ -149,6 +161,8 @@ def _handler(robot_state: FakeRobot) -> type[BaseHTTPRequestHandler]:
             elif mode == "45009":
                 errcode, errmsg = 45009, "api freq out of limit"
             answer = json.dumps({"errcode": errcode, "errmsg": errmsg}, ensure_ascii=False).encode()
+            if mode == "notjson":
+                errcode, answer = None, b"<html>502 Bad Gateway</html>"
             with robot_state.lock:
                 robot_state.received.append(
                     Received(robot, query, raw_query, body or {}, status, errcode if status == 200 else None)
@@ -159,25 +173,59 @@ def _handler(robot_state: FakeRobot) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
-            except OSError:  # the client gave up waiting ("slow")
+            except OSError:  # the client gave up waiting
                 pass
 
+        def _no_proper_answer(self, mode: str) -> None:
+            if mode == "hang":
+                robot_state.released.wait(30)
+            elif mode == "cut":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                self.wfile.write(b'{"errc')
+                self.wfile.flush()
+            self.close_connection = True
+            self.connection.close()  # "drop": nothing at all, the connection just ends
+
     return Handler
+
+
+def _fake_robot(settings: Any, *, listening: bool) -> Iterator[FakeRobot]:
+    state = FakeRobot()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state), bind_and_activate=False)
+    server.server_bind()  # the port is ours; until it listens, connecting to it is refused
+    state.port = server.server_address[1]
+    running: list[threading.Thread] = []
+
+    def start() -> None:
+        server.server_activate()
+        running.append(threading.Thread(target=server.serve_forever, daemon=True))
+        running[0].start()
+
+    state.start = start
+    if listening:
+        start()
+    settings.SALESLOOP_BOT_EXTRA_HOSTS = [f"127.0.0.1:{state.port}"]
+    settings.SALESLOOP_BOT_TIMEOUT = 1
+    yield state
+    state.released.set()
+    if running:
+        server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
 def robot(settings):
     """A running fake robot; its host is allowed as a webhook host for the test."""
-    state = FakeRobot()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.SALESLOOP_BOT_EXTRA_HOSTS = [f"127.0.0.1:{state.port}"]
-    settings.SALESLOOP_BOT_TIMEOUT = 1
-    yield state
-    server.shutdown()
-    server.server_close()
+    yield from _fake_robot(settings, listening=True)
+
+
+@pytest.fixture
+def robot_down(settings):
+    """A fake robot that is down (its port refuses connections) until `robot_down.start()`."""
+    yield from _fake_robot(settings, listening=False)
 
 
 def wecom_channel(robot: FakeRobot, *, actor, region=None, team=None, **extra):

@@ -142,8 +142,19 @@ class TestDeliveries:
         assert len(robot.delivered()) == 1
 
     def test_a_bad_status_filter_is_a_422(self, org, api_as):
-        answer = api_as(org.admin).get("/api/v1/alerts/deliveries", status="dead")
-        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "status"]
+        for bad in ("dead", "failed,dead", "failed,", "x" * 101):
+            answer = api_as(org.admin).get("/api/v1/alerts/deliveries", status=bad)
+            assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "status"]
+
+    def test_failed_and_uncertain_together(self, org, api_as, failed, alerts):
+        other = BotDelivery.objects.create(alert=alerts["south"], channel=failed.channel, message={})
+        BotDelivery.objects.filter(pk=other.pk).update(status="uncertain", last_error="no answer: timed out")
+        api = api_as(org.carol)
+        assert ids(api.get("/api/v1/alerts/deliveries", status="failed")) == {failed.pk}
+        assert ids(api.get("/api/v1/alerts/deliveries", status="uncertain")) == {other.pk}
+        both = api.get("/api/v1/alerts/deliveries", status="failed,uncertain")
+        assert ids(both) == {failed.pk, other.pk}
+        assert {d["status"] for d in both.json()["items"]} == {"failed", "uncertain"}
 
 
 def channel(**extra):

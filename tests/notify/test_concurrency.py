@@ -81,3 +81,26 @@ def test_two_workers_never_claim_one_delivery(org, robot, settings):
     assert BotDelivery.objects.filter(status="sent", attempts=1).count() == 40
     texts = [(r.robot, str(r.body)) for r in robot.delivered()]
     assert len(texts) == len(set(texts)) == 40
+
+
+def test_workers_at_once_mark_a_dead_workers_claims_once_and_send_none(org, robot, settings):
+    # given: ten deliveries a worker claimed and then died holding, the lease long past
+    import datetime as dt
+
+    from salesloop.core import clock
+    from salesloop.notify.outbox import CLAIM_LEASE, deliveries_deliver
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    wecom_channel(robot, actor=org.admin, region=org.east)
+    for n in range(10):
+        raise_alert(org, key=f"indicator:conversion:week:region:east:{n}", title=f"华东 转化率预警 {n}")
+    assert len(deliveries_claim()) == 10
+    clock.advance(CLAIM_LEASE + dt.timedelta(minutes=1))
+
+    # when: four workers run at once
+    runs = in_threads(4, lambda i: deliveries_deliver())
+
+    # then: each row was marked uncertain by exactly one of them, and nothing was sent
+    assert sum(run.uncertain for run in runs) == 10 and sum(run.claimed for run in runs) == 0
+    assert BotDelivery.objects.filter(status="uncertain").count() == 10
+    assert robot.received == []

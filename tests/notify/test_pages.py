@@ -72,6 +72,39 @@ class TestDeliveries:
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts) == ("pending", 0)
 
+    def test_deliveries_to_check_lists_the_uncertain_with_a_retry_and_why(self, client, org, robot):
+        # given: one delivery given up on, one whose outcome is unknown, one sent
+        wecom_channel(robot, actor=org.admin, region=org.east)
+        raise_alert(org, key="a", title="预警甲")
+        raise_alert(org, key="b", title="预警乙")
+        raise_alert(org, key="c", title="预警丙")
+        failed, uncertain, sent = BotDelivery.objects.order_by("id")
+        BotDelivery.objects.filter(pk=failed.pk).update(status="failed", last_error="HTTP 500")
+        BotDelivery.objects.filter(pk=uncertain.pk).update(status="uncertain", last_error="no answer")
+        BotDelivery.objects.filter(pk=sent.pk).update(status="sent")
+        client.force_login(org.carol)
+
+        # the alerts page links to the deliveries that need a person
+        assert 'href="/alerts/deliveries/?status=failed,uncertain"' in text(client.get("/alerts/"))
+
+        # when: carol opens it
+        body = text(client.get("/alerts/deliveries/", {"status": "failed,uncertain"}))
+
+        # then: both are there with a retry, the unknown one explained; the sent one is not
+        assert "预警甲" in body and "预警乙" in body and "预警丙" not in body
+        assert f"/alerts/deliveries/{failed.pk}/retry" in body
+        assert f"/alerts/deliveries/{uncertain.pk}/retry" in body
+        assert "未确认，请检查群消息" in body and "请先到群里查看" in body
+        assert client.post(f"/alerts/deliveries/{uncertain.pk}/retry").status_code == 302
+        uncertain.refresh_from_db()
+        assert (uncertain.status, uncertain.attempts) == ("pending", 0)
+
+    def test_a_bad_status_is_a_400_saying_so(self, client, org):
+        client.force_login(org.carol)
+        answer = client.get("/alerts/deliveries/", {"status": "failed,lost"})
+        assert answer.status_code == 400
+        assert "failed,lost" in text(answer) and "uncertain" in text(answer)
+
     def test_reps_may_not_see_deliveries_and_other_managers_get_404(self, client, org, robot):
         wecom_channel(robot, actor=org.admin, region=org.east)
         raise_alert(org)

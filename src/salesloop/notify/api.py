@@ -1,6 +1,6 @@
 """Alerts by API (SPEC C9 alerts; docs/alerts.md), mounted at `/alerts`: the alerts in your scope,
 the robots' channels (managed by admins, directors, and managers for their region) and the
-outbox's deliveries with a retry for the failed ones. Thin: the pages call the same code."""
+outbox's deliveries with a retry for the failed and uncertain ones. Thin: the pages call the same code."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ class DeliveryOut(Schema):
     channel_id: int
     channel_name: str
     channel_kind: str
-    status: str = Field(description="pending, sending, sent or failed (gave up; retry by hand)")
+    status: str = Field(
+        description="pending, sending, sent, failed (gave up; retry by hand) or uncertain (sent "
+        "without an answer, or the worker stopped: the group may have it; check it, then retry by hand)"
+    )
     attempts: int
     next_attempt_at: dt.datetime
     last_error: str
@@ -104,7 +107,11 @@ class AlertQuery(Schema):
 
 
 class DeliveryQuery(Schema):
-    status: Text(10) | None = Field(default=None, description="pending, sending, sent or failed")  # type: ignore[valid-type]
+    status: Text(100) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="pending, sending, sent, failed or uncertain, or several comma-separated "
+        "(`failed,uncertain`: what needs a person)",
+    )
     before: RecordId | None = None
     limit: int | None = Field(default=None, ge=1, le=200)
 
@@ -179,14 +186,20 @@ def alert_list(request: HttpRequest, query: Query[AlertQuery]) -> dict[str, Any]
     return {"items": [alert_out(a) for a in page.alerts], "next_before": page.next_before}
 
 
-@router.get("/deliveries", response=DeliveryPageOut, summary="Robot deliveries (e.g. ?status=failed)")
+@router.get(
+    "/deliveries", response=DeliveryPageOut, summary="Robot deliveries (e.g. ?status=failed,uncertain)"
+)
 def delivery_list(request: HttpRequest, query: Query[DeliveryQuery]) -> dict[str, Any]:
     user = _manager(request)
     page = selectors.deliveries_page(user=user, status=query.status, before=query.before, limit=query.limit)
     return {"items": [delivery_out(d) for d in page.deliveries], "next_before": page.next_before}
 
 
-@router.post("/deliveries/{delivery_id}/retry", response=DeliveryOut, summary="Try a failed delivery again")
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    response=DeliveryOut,
+    summary="Try a failed or uncertain delivery again",
+)
 def delivery_retry(request: HttpRequest, delivery_id: RecordId) -> dict[str, Any]:
     user = _manager(request)
     delivery = selectors.delivery_get(user=user, delivery_id=delivery_id)

@@ -2,7 +2,9 @@
 
 Both take a JSON POST to their webhook and answer HTTP 200 with `{"errcode": 0, ...}` on success;
 any other status, a non-zero errcode (45009 over the rate limit, 310000 bad signature or keyword)
-or no answer at all is a failure whose reason is kept on the delivery.
+or a request that never left (refused, DNS, connect timeout) is a failure whose reason is kept on
+the delivery. A request that left but got no answer (read timeout, connection dropped) is neither:
+its outcome is *uncertain*, and the outbox does not send it again by itself.
 
 Webhook URLs must point at the bots' own hosts (no request to an arbitrary address: a webhook is
 typed in by people); `SALESLOOP_BOT_EXTRA_HOSTS` adds hosts (`host:port`, http allowed) for an
@@ -41,6 +43,7 @@ PROTOCOLS = {
 }
 WECOM_MARKDOWN_LIMIT = 4096  # bytes of `content` the WeCom robot accepts
 RESPONSE_KEEP = 2000  # characters of a robot's answer kept on the delivery
+ANSWER_READ = 64_000  # bytes of an answer read (the robots answer a few dozen)
 
 
 def webhook_url_error(kind: str, url: str) -> str | None:
@@ -103,26 +106,47 @@ class Answer:
     ok: bool
     error: str  # why it failed ("" when ok)
     body: str  # what the robot answered (truncated)
+    # The request was sent but no answer came: the group may or may not have the message.
+    uncertain: bool = False
 
 
 def post(*, url: str, payload: dict[str, Any], timeout: float) -> Answer:
-    """POST the message; success is HTTP 200 with errcode 0. Never raises."""
+    """POST the message; success is HTTP 200 with errcode 0. Never raises.
+
+    Which failures are certain rests on CPython's `AbstractHTTPHandler.do_open` (read in 3.11;
+    tests/notify/test_at_most_once.py would notice a change): an `OSError` while connecting or
+    sending the request (refused, DNS, connect timeout, reset while writing) is wrapped in
+    `URLError`; `h.getresponse()` runs outside that wrapper, so a read timeout,
+    `RemoteDisconnected` or a reset after the request went out arrives raw (an `OSError` or an
+    `http.client.HTTPException`). `HTTPError` is an answer with an error status, and `InvalidURL`
+    is raised before connecting. Anything else, errors while reading the answer's body and a 200
+    whose body was cut short included, happened after the robot may have acted: `uncertain`.
+    """
     data = json.dumps(payload, ensure_ascii=False).encode()
     request = urllib.request.Request(  # noqa: S310 - the URL was validated against the robots' hosts
         url, data=data, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            status, raw = response.status, response.read(64_000)
+            status, raw = response.status, response.read(ANSWER_READ)
+            # read(n) returns what came before the connection ended, without an error: bytes the
+            # Content-Length promised and never arrived mean the answer was cut short.
+            cut_short = len(raw) < ANSWER_READ and bool(getattr(response, "length", None))
     except urllib.error.HTTPError as exc:
         raw = exc.read(RESPONSE_KEEP) if exc.fp else b""
         return Answer(False, f"HTTP {exc.code}", raw.decode(errors="replace")[:RESPONSE_KEEP])
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return Answer(False, f"no answer: {reason}"[:500], "")
+    except urllib.error.URLError as exc:  # never sent: connecting or sending failed
+        return Answer(False, f"not sent: {exc.reason}"[:500], "")
+    except http.client.InvalidURL as exc:  # never sent: refused before connecting
+        return Answer(False, f"not sent: {exc}"[:500], "")
+    except (http.client.HTTPException, OSError, ValueError) as exc:  # sent, no answer
+        reason = str(exc) or type(exc).__name__
+        return Answer(False, f"no answer: {reason}"[:500], "", uncertain=True)
     body = raw.decode(errors="replace")
     if status != 200:
         return Answer(False, f"HTTP {status}", body[:RESPONSE_KEEP])
+    if cut_short:  # a 200 whose errcode we never saw: it may well have been 0
+        return Answer(False, "no answer: the answer was cut short", body[:RESPONSE_KEEP], uncertain=True)
     try:
         answer = json.loads(body)
         errcode = answer.get("errcode") if isinstance(answer, dict) else None

@@ -139,11 +139,16 @@ class DeliveryStatus(models.TextChoices):
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
+    # The request may have reached the robot but no answer says so (docs/alerts.md, "at most
+    # once"): never retried automatically, shown to people with a retry button.
+    UNCERTAIN = "uncertain", _("Unknown — check the group")
 
 
 class BotDelivery(models.Model):
     """The outbox: one row per (alert, channel), so an alert reaches a group at most once. The
-    message is rendered when the row is written, so every attempt sends the same text."""
+    message is rendered when the row is written, so every attempt sends the same text. The robots
+    have no idempotency key, so a row whose request may have arrived without an answer saying so
+    becomes `uncertain` and waits for a person instead of being sent again (notify.outbox)."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.ForeignKey(BotChannel, on_delete=models.CASCADE, related_name="deliveries")

@@ -85,15 +85,30 @@ class DeliveryPage:
     next_before: int | None
 
 
+# What a person should look at: given up on, or possibly delivered without an answer saying so.
+NEEDS_ATTENTION = f"{DeliveryStatus.FAILED},{DeliveryStatus.UNCERTAIN}"
+
+
+def delivery_statuses_parse(status: str | None) -> list[str]:
+    """`failed` or several statuses comma-separated (`failed,uncertain`); none means all."""
+    if not status:
+        return []
+    statuses = [part.strip() for part in status.split(",")]
+    if any(part not in DeliveryStatus.values for part in statuses):
+        raise FilterError(
+            "status", f"status must be one or more (comma-separated) of {', '.join(DeliveryStatus.values)}"
+        )
+    return list(dict.fromkeys(statuses))
+
+
 def deliveries_page(
     *, user: Any, status: str | None = None, before: int | None = None, limit: int | None = None
 ) -> DeliveryPage:
-    if status is not None and status not in DeliveryStatus.values:
-        raise FilterError("status", f"status must be one of {', '.join(DeliveryStatus.values)}")
+    statuses = delivery_statuses_parse(status)
     limit = limit or settings.SALESLOOP_PAGE_SIZE
     deliveries = deliveries_visible(user=user).select_related("channel", "alert")
-    if status:
-        deliveries = deliveries.filter(status=status)
+    if statuses:
+        deliveries = deliveries.filter(status__in=statuses)
     if before is not None:
         deliveries = deliveries.filter(id__lt=before)
     rows = list(deliveries.order_by("-id")[: limit + 1])

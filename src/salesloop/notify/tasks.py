@@ -19,4 +19,10 @@ def bots_deliver() -> dict[str, int]:
     due = next_due_at() if run.claimed else None
     if due is not None and bots_deliver.get_backend().supports_defer:
         bots_deliver.using(run_after=due).enqueue()
-    return {"claimed": run.claimed, "sent": run.sent, "retrying": run.retrying, "failed": run.failed}
+    return {
+        "claimed": run.claimed,
+        "sent": run.sent,
+        "retrying": run.retrying,
+        "failed": run.failed,
+        "uncertain": run.uncertain,
+    }

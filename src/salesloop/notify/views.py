@@ -1,5 +1,5 @@
 """Alert pages (SPEC C9 alerts; docs/alerts.md): the alerts in your scope with their robots'
-delivery status, the failed deliveries with a retry, and the robots' channels."""
+delivery status, the failed and uncertain deliveries with a retry, and the robots' channels."""
 
 from __future__ import annotations
 
@@ -56,23 +56,28 @@ def _manager(request: HttpRequest) -> Any:
 @login_required
 @require_GET
 def delivery_list_page(request: HttpRequest) -> HttpResponse:
+    """The outbox by status; "needs attention" (failed and uncertain) is what the other pages link
+    to. A status that is not one is a 400 saying so, not a silently unfiltered list."""
     user = _manager(request)
-    status = request.GET.get("status") or None
+    status = request.GET.get("status", "").strip()[:100] or None
+    context: dict[str, Any] = {
+        "deliveries": [],
+        "status": status,
+        "statuses": DeliveryStatus.choices,
+        "needs_attention": selectors.NEEDS_ATTENTION,
+        "next_before": None,
+        "error": "",
+    }
     try:
         page = selectors.deliveries_page(user=user, status=status, before=_before(request))
     except FilterError:
-        status = None
-        page = selectors.deliveries_page(user=user, before=_before(request))
-    return render(
-        request,
-        "notify/deliveries.html",
-        {
-            "deliveries": page.deliveries,
+        context["error"] = _("There is no delivery status “%(status)s”. Use one or more of: %(choices)s.") % {
             "status": status,
-            "statuses": DeliveryStatus.choices,
-            "next_before": page.next_before,
-        },
-    )
+            "choices": ", ".join(DeliveryStatus.values),
+        }
+        return render(request, "notify/deliveries.html", context, status=400)
+    context.update(deliveries=page.deliveries, next_before=page.next_before)
+    return render(request, "notify/deliveries.html", context)
 
 
 @login_required

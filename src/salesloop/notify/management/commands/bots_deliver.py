@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--until-idle", action="store_true", help="repeat until nothing is due")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        total = {"claimed": 0, "sent": 0, "retrying": 0, "failed": 0}
+        total = {"claimed": 0, "sent": 0, "retrying": 0, "failed": 0, "uncertain": 0}
         while True:
             run = deliveries_deliver()
             for name in total:
@@ -25,5 +25,5 @@ class Command(BaseCommand):
                 break
         self.stdout.write(
             f"{total['claimed']} claimed, {total['sent']} sent, {total['retrying']} to retry, "
-            f"{total['failed']} failed"
+            f"{total['failed']} failed, {total['uncertain']} uncertain"
         )
