@@ -466,9 +466,7 @@ def lead_update(*, actor: User, lead: Lead, **changes: Any) -> Lead:
             raise ValidationError({key: "cannot be changed here"})
     lead.save()
     if "owner" in changes:
-        signals.leads_reassigned.send(
-            sender=Lead, lead_ids=[lead.pk]
-        )  # C5, C9 follow the owner
+        signals.leads_reassigned.send(sender=Lead, lead_ids=[lead.pk])  # C5, C9 follow the owner
     audit_record(
         actor=actor,
         action="lead.update",

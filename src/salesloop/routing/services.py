@@ -446,9 +446,7 @@ def lead_route(*, lead: Lead, actor: Any = None) -> Assignment | None:
     assignment.save()
     if decision.winner_id is not None:
         Lead.objects.filter(pk=lead.pk).update(owner_id=decision.winner_id, assigned_at=now, updated_at=now)
-        signals.leads_reassigned.send(
-            sender=Lead, lead_ids=[lead.pk]
-        )  # C5, C9 follow the owner
+        signals.leads_reassigned.send(sender=Lead, lead_ids=[lead.pk])  # C5, C9 follow the owner
         _notify_winner(decision, lead)
     return assignment
 
