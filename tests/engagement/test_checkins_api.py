@@ -47,6 +47,20 @@ def body(lead, **extra):
     }
 
 
+def stored_attachment_files() -> list[str]:
+    """Every file under the attachments' storage folders (not the upload slots' part files)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and "evidence-uploads" not in path.parts
+    )
+
+
 def put_chunk(client, api, upload_id, offset: int, data: bytes):
     return client.put(
         f"/api/v1/checkins/uploads/{upload_id}?offset={offset}",
@@ -183,6 +197,8 @@ class TestStageMove:
         assert Checkin.objects.count() == 0
         assert Attachment.objects.count() == 0
         assert StageMove.objects.filter(lead=lead, to_stage__code="solution_demo").count() == 0
+        # and no attachment file the refused step wrote is left in storage
+        assert stored_attachment_files() == []
         photo.refresh_from_db()
         assert photo.checkin_id is None and services.upload_path(photo).exists()
 
@@ -327,3 +343,47 @@ class TestWithdraw:
             api_as(org.bob).post(f"/api/v1/checkins/{checkin.pk}/withdraw", {"reason": "x"}).status_code
             == 404
         )
+
+
+class TestSweep:
+    def test_abandoned_slots_and_stray_part_files_are_swept_waiting_ones_kept(self, org, lead):
+        import os
+
+        from django.core.management import call_command
+
+        # given a slot abandoned 8 days ago, one started yesterday, and one a check-in claimed
+        clock.set_now(T0 - dt.timedelta(days=8))
+        abandoned = uploaded(org.alice)
+        clock.set_now(T0 - dt.timedelta(days=1))
+        waiting = uploaded(org.bob)
+        clock.set_now(T0)
+        claimed = uploaded(org.alice)
+        checkin_make(org.alice, lead, upload_ids=[claimed.pk])
+        # …whose part file a dying process failed to delete, and an orphan file with no slot at all
+        leftover, orphan = services.upload_path(claimed), services.upload_path(claimed).with_name("feed.part")
+        leftover.write_bytes(b"x")
+        orphan.write_bytes(b"y")
+        old = (T0 - dt.timedelta(days=9)).timestamp()
+        for path in (leftover, orphan, services.upload_path(waiting)):
+            os.utime(path, (old, old))  # even a waiting slot's file may be old: its slot decides
+
+        # when the daily sweep runs
+        call_command("evidence_sweep")
+
+        # then the abandoned slot and its bytes are gone, the stray files too
+        assert not EvidenceUpload.objects.filter(pk=abandoned.pk).exists()
+        assert not services.upload_path(abandoned).exists()
+        assert not leftover.exists() and not orphan.exists()
+        # and the waiting slot is kept, bytes and all, as is the claimed slot's row
+        assert services.upload_path(waiting).exists()
+        assert EvidenceUpload.objects.filter(pk__in=[waiting.pk, claimed.pk]).count() == 2
+        # a second run finds nothing more
+        swept = services.evidence_uploads_sweep()
+        assert (swept.slots, swept.files) == (0, 0)
+
+    def test_the_sweep_refuses_to_keep_less_than_a_day(self, org):
+        from django.core.management import call_command
+        from django.core.management.base import CommandError
+
+        with pytest.raises(CommandError, match="--days"):
+            call_command("evidence_sweep", "--days", "0")

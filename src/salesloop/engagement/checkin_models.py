@@ -120,8 +120,8 @@ class CheckinEvidence(models.Model):
 class EvidenceUpload(models.Model):
     """An upload slot: a photo or PDF sent in chunks before the check-in is submitted, resumable at
         `received` bytes after a dropped connection. Claimed (turned into an attachment) by the check-in
-        that names it; unclaimed slots are the owner's alone (sweeping old ones is not built yet:
-    docs/checkins.md)."""
+        that names it; unclaimed slots are the owner's alone, and removed after a week by
+    `salesloop evidence_sweep` (docs/checkins.md)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

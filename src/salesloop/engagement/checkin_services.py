@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,40 @@ def upload_path(upload: EvidenceUpload) -> Path:
     """Where a slot's bytes gather: under MEDIA_ROOT, so every web process of one deployment sees
     them (nothing relies on one process's memory or disk, DESIGN.md rule 7)."""
     return Path(settings.MEDIA_ROOT) / "evidence-uploads" / f"{upload.id.hex}.part"
+
+
+UPLOAD_KEEP = dt.timedelta(days=7)  # an unclaimed slot's bytes wait this long for their check-in
+
+
+@dataclass(frozen=True)
+class UploadSweep:
+    slots: int  # unclaimed slots removed, with their bytes
+    files: int  # stray part files removed (their slot claimed or gone)
+
+
+def evidence_uploads_sweep(*, keep: dt.timedelta = UPLOAD_KEEP) -> UploadSweep:
+    """Remove upload slots no check-in claimed within `keep` (a draft abandoned on a phone), with
+    their bytes, and part files left behind by a slot that was claimed or removed (a process that
+    died before deleting them). A slot still waiting, younger than `keep`, is never touched: the
+    phone may yet submit it. Idempotent; run daily (`salesloop evidence_sweep`)."""
+    cutoff = clock.now() - keep
+    stale = list(EvidenceUpload.objects.filter(checkin__isnull=True, created_at__lt=cutoff))
+    for upload in stale:
+        upload_path(upload).unlink(missing_ok=True)
+    EvidenceUpload.objects.filter(pk__in=[upload.pk for upload in stale], checkin__isnull=True).delete()
+    folder = Path(settings.MEDIA_ROOT) / "evidence-uploads"
+    files = 0
+    if folder.is_dir():
+        waiting = {
+            upload_id.hex
+            for upload_id in EvidenceUpload.objects.filter(checkin__isnull=True).values_list("pk", flat=True)
+        }
+        for part in folder.glob("*.part"):
+            if part.stem in waiting or part.stat().st_mtime >= cutoff.timestamp():
+                continue
+            part.unlink(missing_ok=True)
+            files += 1
+    return UploadSweep(slots=len(stale), files=files)
 
 
 def evidence_upload_start(
@@ -285,6 +322,22 @@ def _replayed(existing: Checkin, lead: Lead) -> Checkin:
     return existing
 
 
+@contextmanager
+def _files_removed_if_refused() -> Iterator[list[Any]]:
+    """Collects the attachments a check-in step makes. When the step is refused (a gate, a bad
+    value, a crash) its transaction rolls back, but files already written to storage would stay,
+    referenced by nothing: they are deleted here. The uploads' own bytes stay, for the corrected
+    resubmit."""
+    attachments: list[Any] = []
+    try:
+        yield attachments
+    except BaseException:
+        for attachment in attachments:
+            if attachment.file:
+                attachment.file.storage.delete(attachment.file.name)
+        raise
+
+
 def _checkin_create(
     *,
     actor: Any,
@@ -317,53 +370,53 @@ def _checkin_create(
         if upload.checkin_id is not None:
             raise ValidationError({"evidence": f"{upload.file_name} is already part of another check-in"})
     stage_before_id = Lead.objects.filter(pk=lead.pk).values_list("stage_id", flat=True).get()
-    attachments = []
-    for upload_id in upload_ids:
-        upload = by_id[upload_id]
-        with open(upload_path(upload), "rb") as handle:
-            attachments.append(
-                attachment_add(
-                    actor=actor,
-                    lead=lead,
-                    kind=upload.kind,
-                    title=upload.file_name,
-                    file=File(handle, name=upload.file_name),
+    with _files_removed_if_refused() as attachments:
+        for upload_id in upload_ids:
+            upload = by_id[upload_id]
+            with open(upload_path(upload), "rb") as handle:
+                attachments.append(
+                    attachment_add(
+                        actor=actor,
+                        lead=lead,
+                        kind=upload.kind,
+                        title=upload.file_name,
+                        file=File(handle, name=upload.file_name),
+                    )
                 )
+        move = None
+        if to_stage or move_status:
+            target = None
+            if to_stage:
+                target = Stage.objects.filter(pipeline_id=lead.pipeline_id, code=to_stage).first()
+                if target is None:
+                    raise ValidationError({"to_stage": f"no stage {to_stage!r} in this lead's pipeline"})
+            # Refused → StageMoveRefused leaves this transaction, and nothing above is kept.
+            move = lead_move_stage(
+                actor=actor,
+                lead=lead,
+                to_stage=target,
+                status=move_status or None,
+                reason=move_reason,
+                note=gettext("Check-in: %(result)s") % {"result": result_text[:180]},
             )
-    move = None
-    if to_stage or move_status:
-        target = None
-        if to_stage:
-            target = Stage.objects.filter(pipeline_id=lead.pipeline_id, code=to_stage).first()
-            if target is None:
-                raise ValidationError({"to_stage": f"no stage {to_stage!r} in this lead's pipeline"})
-        # Refused → StageMoveRefused leaves this transaction, and nothing above is kept.
-        move = lead_move_stage(
-            actor=actor,
+        checkin = Checkin.objects.create(
             lead=lead,
-            to_stage=target,
-            status=move_status or None,
-            reason=move_reason,
-            note=gettext("Check-in: %(result)s") % {"result": result_text[:180]},
+            actor=actor,
+            action_type=kind,
+            result_type=result_type,
+            result_text=result_text,
+            stage_id=stage_before_id,
+            stage_move=move,
+            at=at,
+            day=at.astimezone(clock.org_tz()).date(),
+            latitude=latitude,
+            longitude=longitude,
+            location_text=location_text,
+            client_key=client_key,
         )
-    checkin = Checkin.objects.create(
-        lead=lead,
-        actor=actor,
-        action_type=kind,
-        result_type=result_type,
-        result_text=result_text,
-        stage_id=stage_before_id,
-        stage_move=move,
-        at=at,
-        day=at.astimezone(clock.org_tz()).date(),
-        latitude=latitude,
-        longitude=longitude,
-        location_text=location_text,
-        client_key=client_key,
-    )
-    CheckinEvidence.objects.bulk_create(
-        [CheckinEvidence(checkin=checkin, attachment=attachment) for attachment in attachments]
-    )
+        CheckinEvidence.objects.bulk_create(
+            [CheckinEvidence(checkin=checkin, attachment=attachment) for attachment in attachments]
+        )
     if uploads:
         EvidenceUpload.objects.filter(pk__in=[u.pk for u in uploads]).update(checkin=checkin)
         paths = [upload_path(u) for u in uploads]

@@ -134,58 +134,42 @@ class Rollup:
         """What one move adds, to the region pair under the lead's region and to the owner pair
         under its owner. `stay_started_at` is when the lead's current stay began, before this move
         (None for the entry into the pipeline)."""
+        targets = []  # (day rows, piles, key) of each pair this rollup keeps
         if self.regions:
-            self._add(self.days, self.open, region_id or 0, from_code, to_code, from_status, to_status,
-                      direction, at, stay_started_at, lead_created_at, source)  # fmt: skip
+            targets.append((self.days, self.open, region_id or 0))
         if self.owners:
-            self._add(self.owner_days, self.owner_open, owner_id or 0, from_code, to_code, from_status,
-                      to_status, direction, at, stay_started_at, lead_created_at, source)  # fmt: skip
-
-    def _add(
-        self,
-        days: defaultdict[DayKey, list[int]],
-        piles: defaultdict[OpenKey, list[int]],
-        who: int,
-        from_code: str | None,
-        to_code: str,
-        from_status: str,
-        to_status: str,
-        direction: str | None,
-        at: dt.datetime,
-        stay_started_at: dt.datetime | None,
-        lead_created_at: dt.datetime,
-        source: str,
-    ) -> None:
+            targets.append((self.owner_days, self.owner_open, owner_id or 0))
         tz, sign = self.tz, self.sign
         day = at.astimezone(tz).date()
         begins_stay = from_code is None or from_code != to_code
-        if from_code is not None and from_status == OPEN and stay_started_at is not None:
-            # an exit from an open stay
-            dwell = max(epoch(at) - epoch(stay_started_at), 0)
-            row = days[(day, from_code, who, source)]
-            row[EXITS] += sign
-            row[DWELL] += sign * dwell
-            row[HISTOGRAM + dwell_bucket(dwell)] += sign
-            if direction == "forward":
-                row[FORWARD] += sign
-                row[FORWARD_DWELL] += sign * dwell
-                days[(stay_started_at.astimezone(tz).date(), from_code, who, source)][CONVERTED] += sign
-            elif direction == "backward":
-                row[BACKWARD] += sign
-            pile = piles[(from_code, who, source)]
-            pile[0] -= sign
-            pile[1] -= sign * epoch(stay_started_at)
-        if begins_stay:
-            days[(day, to_code, who, source)][ENTRIES] += sign
-        if to_status == OPEN:
-            entered = at if begins_stay or stay_started_at is None else stay_started_at
-            pile = piles[(to_code, who, source)]
-            pile[0] += sign
-            pile[1] += sign * epoch(entered)
-        if to_status == WON and from_status == OPEN:
-            row = days[(day, to_code, who, source)]
-            row[WINS] += sign
-            row[WIN_CYCLE] += sign * max(epoch(at) - epoch(lead_created_at), 0)
+        for days, piles, who in targets:
+            if from_code is not None and from_status == OPEN and stay_started_at is not None:
+                # an exit from an open stay
+                dwell = max(epoch(at) - epoch(stay_started_at), 0)
+                row = days[(day, from_code, who, source)]
+                row[EXITS] += sign
+                row[DWELL] += sign * dwell
+                row[HISTOGRAM + dwell_bucket(dwell)] += sign
+                if direction == "forward":
+                    row[FORWARD] += sign
+                    row[FORWARD_DWELL] += sign * dwell
+                    days[(stay_started_at.astimezone(tz).date(), from_code, who, source)][CONVERTED] += sign
+                elif direction == "backward":
+                    row[BACKWARD] += sign
+                pile = piles[(from_code, who, source)]
+                pile[0] -= sign
+                pile[1] -= sign * epoch(stay_started_at)
+            if begins_stay:
+                days[(day, to_code, who, source)][ENTRIES] += sign
+            if to_status == OPEN:
+                entered = at if begins_stay or stay_started_at is None else stay_started_at
+                pile = piles[(to_code, who, source)]
+                pile[0] += sign
+                pile[1] += sign * epoch(entered)
+            if to_status == WON and from_status == OPEN:
+                row = days[(day, to_code, who, source)]
+                row[WINS] += sign
+                row[WIN_CYCLE] += sign * max(epoch(at) - epoch(lead_created_at), 0)
 
     def add_history(
         self, lead: LeadFacts, moves: Iterable[MoveFacts], *, owner_id: int | None = None

@@ -102,15 +102,23 @@ class FunnelOwnerDay(FunnelCounters):
         return f"{self.day} {self.stage_code} owner {self.owner_id} {self.source}"
 
 
-class FunnelOpen(models.Model):
-    """Open leads in each stage now ("piled up"), with the sum of their stage-entry times (epoch
+class FunnelPile(models.Model):
+    """Open leads in a stage now ("piled up"), with the sum of their stage-entry times (epoch
     seconds) so that their mean age is one subtraction away."""
 
     stage_code = models.CharField(max_length=40)
-    region_id = models.IntegerField(default=0)
     source = models.CharField(max_length=20)
     open_leads = models.IntegerField(default=0)
     entered_epoch_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class FunnelOpen(FunnelPile):
+    """The pile-up per stage, region and source."""
+
+    region_id = models.IntegerField(default=0)
 
     class Meta:
         verbose_name = _("Funnel pile-up")
@@ -123,14 +131,10 @@ class FunnelOpen(models.Model):
         return f"{self.stage_code} region {self.region_id} {self.source}: {self.open_leads} open"
 
 
-class FunnelOwnerOpen(models.Model):
-    """Open leads in each stage now, per current owner (see FunnelOwnerDay)."""
+class FunnelOwnerOpen(FunnelPile):
+    """The pile-up per stage, current owner and source (see FunnelOwnerDay)."""
 
     owner_id = models.IntegerField(default=0)
-    stage_code = models.CharField(max_length=40)
-    source = models.CharField(max_length=20)
-    open_leads = models.IntegerField(default=0)
-    entered_epoch_sum = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("Funnel pile-up by owner")
