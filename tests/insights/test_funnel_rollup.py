@@ -211,3 +211,27 @@ def test_an_owner_edit_and_a_return_to_the_pool_move_the_rows_too(history, org):
     incremental = tables()
     funnel_rollup_rebuild()
     assert tables() == incremental
+
+
+def test_a_write_of_more_rows_than_one_statement_holds_adds_every_row(org):
+    """Rows are upserted many to a statement; a replay's thousands of rows span several."""
+    import datetime as dt
+
+    from salesloop.insights.funnel_rollup import UPSERT_PARAMETERS, Rollup
+
+    rollup = Rollup(owners=False)
+    first = dt.datetime(2024, 1, 1, 4, tzinfo=dt.UTC)
+    days_n = UPSERT_PARAMETERS // (5 + len(DAY_COUNTERS)) * 2 + 7  # two statements and a bit
+    for n in range(days_n):
+        for _twice in range(2):  # two entries on each day: one row each, counted twice
+            rollup.add_move(
+                from_code=None, to_code="screening", from_status="", to_status="open", direction="enter",
+                at=first + dt.timedelta(days=n), stay_started_at=None, lead_created_at=first,
+                region_id=org.east.pk, source="web_form",
+            )  # fmt: skip
+    rollup.write()
+    rollup.write()  # the second write adds onto the rows the first made
+    days = FunnelDay.objects.filter(span="d")
+    assert days.count() == days_n
+    assert sorted(set(days.values_list("entries", flat=True))) == [4]
+    assert sum(FunnelOpen.objects.values_list("open_leads", flat=True)) == 4 * days_n

@@ -228,19 +228,29 @@ def _write_pair(
     _upsert(cursor, open_model, ["stage_code", who, "source"], ("open_leads", "entered_epoch_sum"), open_rows)
 
 
+UPSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
+
+
 def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], rows: list[Any]) -> None:
+    """Many rows per statement (`VALUES (…), (…), …`): a replay writes tens of thousands of rows,
+    and one statement a row cost most of a million-lead rebuild on PostgreSQL. The rows of one
+    write have distinct keys (they come from a dict), which one statement's ON CONFLICT needs."""
     if not rows:
         return
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     columns = [*keys, *counters]
     adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
-    )
-    cursor.executemany(sql, rows)
+    one_row = f"({', '.join(['%s'] * len(columns))})"
+    per_statement = max(1, UPSERT_PARAMETERS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
+            f"VALUES {', '.join([one_row] * len(part))} "
+            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
+        )
+        cursor.execute(sql, [value for row in part for value in row])
 
 
 @dataclass(frozen=True)
