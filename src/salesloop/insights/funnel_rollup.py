@@ -479,16 +479,25 @@ def funnel_entries_apply(*, leads: Iterable[Any]) -> None:
 
 
 def funnel_import_entries_apply(
-    *, stage_id: int, source: str, entries: Iterable[tuple[int | None, Any]]
+    *,
+    stage_id: int,
+    source: str,
+    entries: Iterable[tuple[int | None, Any]],
+    owners: Iterable[int | None] | None = None,
 ) -> None:
     """C5: leads written by an import chunk (intake.imports.engine), each (region id, arrival) open
-    in the stage `stage_id` — as `funnel_move_apply` would add their entry moves. Two statements
-    per chunk whatever its size."""
+    in the stage `stage_id` — as `funnel_move_apply` would add their entry moves — under their
+    owner in `owners` (same order; None or no list: nobody). Two statements per chunk whatever its
+    size."""
     from salesloop.pipeline.models import Stage
 
     code = Stage.objects.filter(pk=stage_id).values_list("code", flat=True).get()
     rollup = Rollup()
-    for region_id, at in entries:
+    entries = list(entries)
+    owner_ids = list(owners) if owners is not None else [None] * len(entries)
+    if len(owner_ids) != len(entries):
+        raise ValueError("funnel_import_entries_apply: one owner per entry")
+    for (region_id, at), owner_id in zip(entries, owner_ids, strict=True):
         rollup.add_move(
             from_code=None,
             to_code=code,
@@ -500,5 +509,6 @@ def funnel_import_entries_apply(
             lead_created_at=at,
             region_id=region_id,
             source=source,
+            owner_id=owner_id,
         )
     rollup.write()

@@ -129,11 +129,25 @@ def indicator_facts_refresh_many(*, lead_ids: list[int]) -> None:
 
 def indicator_facts_owner_sync(*, lead_ids: list[int]) -> None:
     """These leads changed owner (routing, reassignment, an edit): their rows and ledger counts
-    follow the owner, so rep and team values count them for the new owner."""
+    follow the owner, so rep and team values count them for the new owner. Only the leads whose
+    rows count another owner are touched: a lead without rows yet (an import routes its new leads
+    before their rows are made) or already in step costs a share of one look-up, not a ledger
+    subtract-update-add. (A lead's three kinds of rows are written together, all with the lead's
+    owner of the moment, so its IndicatorLead row says for whom they all count.)"""
     tables = _tables()
+    leads_table = tables[0]
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(lead_ids), 900):
-            part = lead_ids[start : start + 900]
+            asked = lead_ids[start : start + 900]
+            cursor.execute(
+                f"SELECT il.lead_id FROM {leads_table} il JOIN crm_lead l ON l.id = il.lead_id "  # noqa: S608
+                f"WHERE il.lead_id IN ({', '.join('%s' for _ in asked)}) "
+                "AND COALESCE(il.owner_id, 0) <> COALESCE(l.owner_id, 0)",
+                asked,
+            )
+            part = sorted(row[0] for row in cursor.fetchall())
+            if not part:
+                continue
             where = f"lead_id IN ({', '.join('%s' for _ in part)})"
             ledgers_add(sign=-1, where=where, params=part)
             for table in tables:

@@ -41,6 +41,7 @@ from salesloop.intake.imports.engine import (
     ImportContext,
     ImportTakenOver,
     PreparedChunk,
+    chunk_announce,
     chunk_plan,
     chunk_prepare,
     chunk_write,
@@ -315,6 +316,8 @@ def _chunk_commit(
                 moment = _lap(timings, "write", moment)
                 routed = imported_leads_route(lead_ids=written.lead_ids, job=ctx.job)
                 moment = _lap(timings, "route", moment)
+                chunk_announce(written, ctx)  # the derived rows, under the owners routing gave
+                moment = _lap(timings, "write", moment)
             _lap(timings, "commit", moment)
         except IntegrityError:
             if attempt == CHUNK_ATTEMPTS:
