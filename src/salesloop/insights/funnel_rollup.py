@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
@@ -317,17 +317,20 @@ def funnel_owners_sync(*, lead_ids: list[int]) -> int:
         counted = IndicatorLead.objects.filter(lead_id=OuterRef("pk")).values(owner=Coalesce("owner_id", 0))[
             :1
         ]
+        # Only the leads whose rows count another owner come back: a routed import chunk's leads
+        # have no rows yet (announced after routing) and cost nothing but this look-up.
         rows = (
             Lead.objects.filter(pk__in=part)
-            .annotate(counted_owner=Subquery(counted))
+            .annotate(counted_owner=Subquery(counted), owner_now=Coalesce("owner_id", 0))
+            .filter(counted_owner__isnull=False)
+            .exclude(counted_owner=F("owner_now"))
             .values_list("id", "region_id", "source", "created_at", "owner_id", "counted_owner")
         )
         leads: dict[int, LeadFacts] = {}
         old_owner: dict[int, int] = {}
         for lead_id, region_id, source, created_at, owner_id, counted_owner in rows:
-            if counted_owner is not None and counted_owner != (owner_id or 0):
-                leads[lead_id] = LeadFacts(lead_id, region_id, source, created_at, owner_id)
-                old_owner[lead_id] = counted_owner
+            leads[lead_id] = LeadFacts(lead_id, region_id, source, created_at, owner_id)
+            old_owner[lead_id] = counted_owner
         if not leads:
             continue
         out, into = Rollup(regions=False, sign=-1), Rollup(regions=False)

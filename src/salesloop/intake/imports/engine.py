@@ -587,21 +587,19 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
     )
 
 
-def chunk_announce(written: ChunkWritten, ctx: ImportContext) -> None:
+def chunk_announce(written: ChunkWritten, ctx: ImportContext, owners: dict[int, int]) -> None:
     """C5 funnel rollups and C9 indicator rows of the chunk's new leads (`crm.signals.leads_arrived`):
     every one is open in the first stage. Sent after the chunk's leads are routed, with their
     owners, so the derived rows are made once under the owner — made before routing, under nobody,
     routing's `leads_reassigned` moved every one of them at once (a replay of its moves and a ledger
-    subtract-update-add per lead): a third of an import's time (measured, bench/imports.py)."""
+    subtract-update-add per lead): a third of an import's time (measured, bench/imports.py).
+    `owners`: lead id → owner id, as routing gave them (a lead not in it has none)."""
     lead_ids = written.lead_ids
-    owner_of: dict[int, int | None] = {}
-    if lead_ids:
-        owner_of = dict(Lead.objects.filter(pk__in=lead_ids).values_list("id", "owner_id"))
     signals.leads_arrived.send(
         sender=Lead,
         lead_ids=lead_ids,
         stage_id=ctx.stage_id,
         source=Channel.IMPORT.value,
         entries=[(region_id, written.at) for region_id in written.regions],
-        owners=[owner_of.get(lead_id) for lead_id in lead_ids],
+        owners=[owners.get(lead_id) for lead_id in lead_ids],
     )
