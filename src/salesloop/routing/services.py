@@ -477,14 +477,15 @@ def _assignment_of(
 
 
 ASSIGNMENT_BULK_COLUMNS = ["lead_id", "assignee_id", "method", "ruleset_id", "rule_id", "strategy", "arm",
-                           "actor_id", "explanation", "created_at"]  # fmt: skip
+                           "actor_id", "explanation", "created_at", "previous_owner_id",
+                           "reason"]  # fmt: skip
 
 
 def _assignment_row(
-    lead_id: int, decision: engine.Decision, ruleset: RuleSet, arm: str, actor_id: int | None
+    lead_id: int, decision: engine.Decision, ruleset: RuleSet, arm: str, actor_id: int | None, at: Any
 ) -> tuple[Any, ...]:
-    """`_assignment_of` as a row of ASSIGNMENT_BULK_COLUMNS (without `created_at`), for a batch:
-    the explanation is encoded as the JSONField encodes it (`json.dumps`, no encoder)."""
+    """`_assignment_of` as a row of ASSIGNMENT_BULK_COLUMNS, for a batch (`at` adapted for the
+    database): the explanation is encoded as the JSONField encodes it (`json.dumps`, no encoder)."""
     return (
         lead_id,
         decision.winner_id,
@@ -495,20 +496,37 @@ def _assignment_row(
         arm,
         actor_id,
         json.dumps(explanations.stamp("assignment", decision.trace)),  # schema-tested in tests/routing
+        at,
+        None,
+        "",
     )
 
 
-def _assignments_insert(rows: list[tuple[Any, ...]], at: dt.datetime) -> None:
+def _assignments_insert(rows: list[tuple[Any, ...]]) -> None:
     """A batch's assignments appended in bulk (executemany on SQLite, COPY on PostgreSQL):
     `bulk_create` spent more on building a model instance and its SQL per row than the database
     spent storing it (measured on an import of 100,000 rows)."""
     from salesloop.intake.imports.bulk import BulkWriter, table
 
-    if not rows:
-        return
-    stamp = connection.ops.adapt_datetimefield_value(at)
-    spec = table(Assignment, ASSIGNMENT_BULK_COLUMNS, connection, database_assigns_id=True)
-    BulkWriter(connection).insert(spec, [(*row, stamp) for row in rows])
+    if rows:
+        spec = table(Assignment, ASSIGNMENT_BULK_COLUMNS, connection, database_assigns_id=True)
+        BulkWriter(connection).insert(spec, rows)
+
+
+def _routed_already(lead_ids: list[int]) -> set[int]:
+    """Which of these leads have an assignment. Written out: the ORM prepares each of an `__in`
+    list's values through the foreign key, ~0.1 s per 10,000 leads (measured)."""
+    table = connection.ops.quote_name(Assignment._meta.db_table)
+    found: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(lead_ids), OWNER_UPDATE_ROWS):
+            part = [int(lead_id) for lead_id in lead_ids[start : start + OWNER_UPDATE_ROWS]]
+            cursor.execute(
+                f"SELECT lead_id FROM {table} WHERE lead_id IN ({', '.join('%s' for _ in part)})",  # noqa: S608 -- our table, values bound
+                part,
+            )
+            found.update(row[0] for row in cursor.fetchall())
+    return found
 
 
 def _winning_index(decision: engine.Decision) -> int:
@@ -744,12 +762,13 @@ def leads_route_bulk_owners(
             for key, row in rows.items()
         },
     )
-    routed = set(Assignment.objects.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
+    routed = _routed_already(lead_ids)
     assignments: list[tuple[Any, ...]] = []
     winners: dict[int, list[int]] = {}
     decided: list[tuple[engine.Decision, Lead]] = []
     tz = clock.org_tz()
     actor_id = actor.pk if getattr(actor, "pk", None) else None
+    stamp = connection.ops.adapt_datetimefield_value(now)
     for lead_id, title, facts in lead_facts_unrouted(lead_ids, at=now):
         if lead_id in routed:
             continue
@@ -768,12 +787,12 @@ def leads_route_bulk_owners(
             tz=tz,
             ruleset_ref=_ruleset_ref(ruleset, arm),
         )
-        assignments.append(_assignment_row(lead_id, decision, ruleset, arm, actor_id))
+        assignments.append(_assignment_row(lead_id, decision, ruleset, arm, actor_id, stamp))
         if decision.winner_id is not None:
             winners.setdefault(decision.winner_id, []).append(lead_id)
             if tell_each:
                 decided.append((decision, Lead(pk=lead_id, title=title)))
-    _assignments_insert(assignments, now)
+    _assignments_insert(assignments)
     _owners_set(winners, now)
     _rotations_save(rows, state, now)
     if tell_each:
