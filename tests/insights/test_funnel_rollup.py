@@ -155,6 +155,37 @@ def test_leads_written_by_an_import_enter_the_rollups_too(org):
     assert tables() == incremental
 
 
+def test_an_import_routed_as_it_goes_counts_its_leads_under_their_owners_at_once(org):
+    """An import routes a chunk's leads before announcing them (intake.imports.engine.chunk_announce):
+    the owner pair counts each lead once, under the owner routing gave it — never under nobody
+    first, then moved — and the tables still equal a rebuild."""
+    from salesloop.crm.models import Lead
+    from salesloop.intake.imports import services
+    from tests.intake.test_imports import csv_bytes, job_of
+    from tests.routing.conftest import definition, in_force, rule
+
+    # given: a round-robin over 华东's reps in force
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    services.import_source()
+    rows = [[f"客户{i}", f"1381620{i:04d}", f"公司{i}有限公司", "", "", "", ""] for i in range(4)]
+
+    # when: the file is imported
+    job = services.import_start(actor=org.carol, job=job_of(org.carol, csv_bytes(rows)), enqueue=False)
+    services.import_run(job_id=job.pk)
+
+    # then: every lead has an owner, its entry counts under that owner, and nobody's rows were
+    # never written (not even emptied again: no row of owner 0 at all)
+    owners = sorted(Lead.objects.values_list("owner_id", flat=True))
+    assert len(owners) == 4 and None not in owners
+    incremental = tables()
+    entered = sorted(row[3] for row in incremental["owner_days"] if row[0] == "d" for _ in range(row[5]))
+    assert entered == owners
+    assert not FunnelOwnerDay.objects.filter(owner_id=0).exists()
+    assert not FunnelOwnerOpen.objects.filter(owner_id=0).exists()
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+
+
 def _rep_funnel(org, rep):
     from salesloop.insights.funnel import funnel_heat, funnel_query_parse
 

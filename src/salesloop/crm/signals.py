@@ -69,5 +69,7 @@ per chunk. Arguments:
     them), or
   - `stage_id`, `source` and `entries`: every lead is open in the stage `stage_id`, from `source`,
     and `entries` lists one (region id, arrival moment) pair per lead (the import chunk, which writes
-    rows, not objects).
+    rows, not objects); optionally `owners`, each lead's owner id (None: nobody) in the same order —
+    the import routes a chunk's leads before it announces them, so their derived rows are made once,
+    under their owner, instead of made under nobody and moved at once.
 """

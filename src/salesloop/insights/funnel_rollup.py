@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
@@ -311,17 +311,20 @@ def funnel_owners_sync(*, lead_ids: list[int]) -> int:
         counted = IndicatorLead.objects.filter(lead_id=OuterRef("pk")).values(owner=Coalesce("owner_id", 0))[
             :1
         ]
+        # Only the leads whose rows count another owner come back: a routed import chunk's leads
+        # have no rows yet (announced after routing) and cost nothing but this look-up.
         rows = (
             Lead.objects.filter(pk__in=part)
-            .annotate(counted_owner=Subquery(counted))
+            .annotate(counted_owner=Subquery(counted), owner_now=Coalesce("owner_id", 0))
+            .filter(counted_owner__isnull=False)
+            .exclude(counted_owner=F("owner_now"))
             .values_list("id", "region_id", "source", "created_at", "owner_id", "counted_owner")
         )
         leads: dict[int, LeadFacts] = {}
         old_owner: dict[int, int] = {}
         for lead_id, region_id, source, created_at, owner_id, counted_owner in rows:
-            if counted_owner is not None and counted_owner != (owner_id or 0):
-                leads[lead_id] = LeadFacts(lead_id, region_id, source, created_at, owner_id)
-                old_owner[lead_id] = counted_owner
+            leads[lead_id] = LeadFacts(lead_id, region_id, source, created_at, owner_id)
+            old_owner[lead_id] = counted_owner
         if not leads:
             continue
         out, into = Rollup(regions=False, sign=-1), Rollup(regions=False)
@@ -473,16 +476,25 @@ def funnel_entries_apply(*, leads: Iterable[Any]) -> None:
 
 
 def funnel_import_entries_apply(
-    *, stage_id: int, source: str, entries: Iterable[tuple[int | None, Any]]
+    *,
+    stage_id: int,
+    source: str,
+    entries: Iterable[tuple[int | None, Any]],
+    owners: Iterable[int | None] | None = None,
 ) -> None:
     """C5: leads written by an import chunk (intake.imports.engine), each (region id, arrival) open
-    in the stage `stage_id` — as `funnel_move_apply` would add their entry moves. Two statements
-    per chunk whatever its size."""
+    in the stage `stage_id` — as `funnel_move_apply` would add their entry moves — under their
+    owner in `owners` (same order; None or no list: nobody). Two statements per chunk whatever its
+    size."""
     from salesloop.pipeline.models import Stage
 
     code = Stage.objects.filter(pk=stage_id).values_list("code", flat=True).get()
     rollup = Rollup()
-    for region_id, at in entries:
+    entries = list(entries)
+    owner_ids = list(owners) if owners is not None else [None] * len(entries)
+    if len(owner_ids) != len(entries):
+        raise ValueError("funnel_import_entries_apply: one owner per entry")
+    for (region_id, at), owner_id in zip(entries, owner_ids, strict=True):
         rollup.add_move(
             from_code=None,
             to_code=code,
@@ -494,5 +506,6 @@ def funnel_import_entries_apply(
             lead_created_at=at,
             region_id=region_id,
             source=source,
+            owner_id=owner_id,
         )
     rollup.write()

@@ -53,13 +53,14 @@ def on_leads_arrived(
     stage_id: int | None = None,
     source: str | None = None,
     entries: list[tuple[int | None, Any]] | None = None,
+    owners: list[int | None] | None = None,
     **_: Any,
 ) -> None:
     """C5 funnel rollups from what the sender passed (no lead is read back), then C9 rows."""
     if leads is not None:
         funnel_entries_apply(leads=leads)
     elif stage_id is not None and source is not None and entries is not None:
-        funnel_import_entries_apply(stage_id=stage_id, source=source, entries=entries)
+        funnel_import_entries_apply(stage_id=stage_id, source=source, entries=entries, owners=owners)
     else:
         raise TypeError("leads_arrived needs either `leads` or `stage_id`, `source` and `entries`")
     indicator_facts_refresh_many(lead_ids=lead_ids)

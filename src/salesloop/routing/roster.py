@@ -103,6 +103,59 @@ def lead_facts(lead: Lead, *, at: dt.datetime) -> LeadFacts:
     )
 
 
+def lead_facts_unrouted(lead_ids: Iterable[int], *, at: dt.datetime) -> list[tuple[int, str, LeadFacts]]:
+    """(lead id, title, facts) of the leads among `lead_ids` that wait for routing (open, unowned,
+    not merged), by id: what `lead_facts` reads, as plain rows in one query — a batch of tens of
+    thousands must not build four model instances per lead (a lead, its customer, province and
+    region)."""
+    rows = (
+        Lead.objects.filter(
+            pk__in=list(lead_ids), owner__isnull=True, status=LeadStatus.OPEN, merged_into__isnull=True
+        )
+        .order_by("id")
+        .values_list(
+            "id",
+            "title",
+            "source",
+            "custom_fields",
+            "customer__industry",
+            "customer__city",
+            "customer__province__code",
+            "region_id",
+            "region__code",
+            "customer__province__region__code",
+        )
+    )
+    return [
+        (
+            lead_id,
+            title,
+            LeadFacts(
+                lead_id=lead_id,
+                source=source,
+                province=province,
+                region=region if region_id is not None else province_region,
+                industry=industry,
+                city=city,
+                fields={str(k): str(v) for k, v in (custom_fields or {}).items()},
+                at=at,
+            ),
+        )
+        for (
+            lead_id,
+            title,
+            source,
+            custom_fields,
+            industry,
+            city,
+            province,
+            region_id,
+            region,
+            province_region,
+        ) in rows
+    ]
+
+
 def day_start(at: dt.datetime) -> dt.datetime:
     """Midnight of `at`'s day in the organisation's time zone (caps count per local day)."""
     local = at.astimezone(clock.org_tz())

@@ -116,24 +116,67 @@ def indicator_facts_refresh(*, lead_id: int) -> None:
 
 def indicator_facts_refresh_many(*, lead_ids: list[int]) -> None:
     """The same for leads written in bulk past the services (webhook batches, import chunks): a
-    few statements per 900 leads, not a few per lead."""
+    few statements per 900 leads, not a few per lead — or per run of up to RANGE_LEADS consecutive
+    ids (an import chunk's leads have consecutive ids), selected as a range: the same rows, with a
+    tenth of the statements."""
     ranks = stage_ranks() if lead_ids else {}
-    for start in range(0, len(lead_ids), 900):
-        part: list[object] = list(lead_ids[start : start + 900])
-        leads = f"IN ({', '.join('%s' for _ in part)})"
-        with transaction.atomic():
-            ledgers_add(sign=-1, where=f"lead_id {leads}", params=part)
-            _refresh(leads, part, ranks)
-            ledgers_add(sign=1, where=f"lead_id {leads}", params=part)
+    loose: list[int] = []
+    for lo, hi in _id_runs(lead_ids):
+        if hi - lo + 1 < RANGE_MIN_LEADS:
+            loose.extend(range(lo, hi + 1))
+            continue
+        for start in range(lo, hi + 1, RANGE_LEADS):
+            _refresh_with_ledgers("BETWEEN %s AND %s", [start, min(start + RANGE_LEADS - 1, hi)], ranks)
+    for start in range(0, len(loose), 900):
+        part: list[object] = list(loose[start : start + 900])
+        _refresh_with_ledgers(f"IN ({', '.join('%s' for _ in part)})", part, ranks)
+
+
+RANGE_MIN_LEADS = 100  # a shorter run of consecutive ids is selected by an IN list
+RANGE_LEADS = 20_000
+
+
+def _id_runs(lead_ids: list[int]) -> list[tuple[int, int]]:
+    """The distinct ids as runs of consecutive ids, (first, last), in increasing order."""
+    runs: list[tuple[int, int]] = []
+    for lead_id in sorted(set(lead_ids)):
+        if runs and lead_id == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], lead_id)
+        else:
+            runs.append((lead_id, lead_id))
+    return runs
+
+
+def _refresh_with_ledgers(leads: str, values: list[object], ranks: dict[int, int]) -> None:
+    """The rows of the leads `leads` selects, their old contribution taken out of the ledgers and
+    the new one added, in one transaction."""
+    with transaction.atomic():
+        ledgers_add(sign=-1, where=f"lead_id {leads}", params=values)
+        _refresh(leads, values, ranks)
+        ledgers_add(sign=1, where=f"lead_id {leads}", params=values)
 
 
 def indicator_facts_owner_sync(*, lead_ids: list[int]) -> None:
     """These leads changed owner (routing, reassignment, an edit): their rows and ledger counts
-    follow the owner, so rep and team values count them for the new owner."""
+    follow the owner, so rep and team values count them for the new owner. Only the leads whose
+    rows count another owner are touched: a lead without rows yet (an import routes its new leads
+    before their rows are made) or already in step costs a share of one look-up, not a ledger
+    subtract-update-add. (A lead's three kinds of rows are written together, all with the lead's
+    owner of the moment, so its IndicatorLead row says for whom they all count.)"""
     tables = _tables()
+    leads_table = tables[0]
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(lead_ids), 900):
-            part = lead_ids[start : start + 900]
+            asked = lead_ids[start : start + 900]
+            cursor.execute(
+                f"SELECT il.lead_id FROM {leads_table} il JOIN crm_lead l ON l.id = il.lead_id "  # noqa: S608
+                f"WHERE il.lead_id IN ({', '.join('%s' for _ in asked)}) "
+                "AND COALESCE(il.owner_id, 0) <> COALESCE(l.owner_id, 0)",
+                asked,
+            )
+            part = sorted(row[0] for row in cursor.fetchall())
+            if not part:
+                continue
             where = f"lead_id IN ({', '.join('%s' for _ in part)})"
             ledgers_add(sign=-1, where=where, params=part)
             for table in tables:

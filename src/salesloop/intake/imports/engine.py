@@ -19,6 +19,7 @@ needs no round trip per row. The preview is a plan that is never written.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from array import array
 from bisect import bisect_left
@@ -453,6 +454,8 @@ def _known(lead_ref: int) -> int | None:
 class ChunkWritten:
     contact_ids: list[int]
     lead_ids: list[int]
+    regions: list[int | None]  # each new lead's region id, in the order of lead_ids
+    at: dt.datetime  # when they arrived
 
 
 def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> ChunkWritten:
@@ -539,14 +542,6 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
         )
     writer.insert(tables["lead"], lead_rows)
     writer.insert(tables["move"], move_rows)
-    # C5 funnel rollups and C9 indicator rows: every lead of the chunk is open in `stage_id`
-    signals.leads_arrived.send(
-        sender=Lead,
-        lead_ids=[row[0] for row in lead_rows],
-        stage_id=stage_id,
-        source=source,
-        entries=[(row[6], now) for row in lead_rows],
-    )
 
     job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
     writer.insert(
@@ -587,4 +582,24 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
         # The job's progress moved under us: another worker runs it (it was restarted as stalled).
         raise ImportTakenOver(f"import {job_id} is being run by another worker")
     writer.references_confirm()
-    return ChunkWritten(contact_ids=contact_ids, lead_ids=lead_ids)
+    return ChunkWritten(
+        contact_ids=contact_ids, lead_ids=lead_ids, regions=[row[6] for row in lead_rows], at=now
+    )
+
+
+def chunk_announce(written: ChunkWritten, ctx: ImportContext, owners: dict[int, int]) -> None:
+    """C5 funnel rollups and C9 indicator rows of the chunk's new leads (`crm.signals.leads_arrived`):
+    every one is open in the first stage. Sent after the chunk's leads are routed, with their
+    owners, so the derived rows are made once under the owner — made before routing, under nobody,
+    routing's `leads_reassigned` moved every one of them at once (a replay of its moves and a ledger
+    subtract-update-add per lead): a third of an import's time (measured, bench/imports.py).
+    `owners`: lead id → owner id, as routing gave them (a lead not in it has none)."""
+    lead_ids = written.lead_ids
+    signals.leads_arrived.send(
+        sender=Lead,
+        lead_ids=lead_ids,
+        stage_id=ctx.stage_id,
+        source=Channel.IMPORT.value,
+        entries=[(region_id, written.at) for region_id in written.regions],
+        owners=[owners.get(lead_id) for lead_id in lead_ids],
+    )

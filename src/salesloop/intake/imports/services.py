@@ -41,6 +41,7 @@ from salesloop.intake.imports.engine import (
     ImportContext,
     ImportTakenOver,
     PreparedChunk,
+    chunk_announce,
     chunk_plan,
     chunk_prepare,
     chunk_write,
@@ -313,8 +314,10 @@ def _chunk_commit(
                 written = chunk_write(plan, ctx, writer)
                 _touches_notify(plan, ctx)
                 moment = _lap(timings, "write", moment)
-                routed = imported_leads_route(lead_ids=written.lead_ids, job=ctx.job)
+                owners = imported_leads_route(lead_ids=written.lead_ids, job=ctx.job)
                 moment = _lap(timings, "route", moment)
+                chunk_announce(written, ctx, owners)  # the derived rows, under their owners
+                moment = _lap(timings, "write", moment)
             _lap(timings, "commit", moment)
         except IntegrityError:
             if attempt == CHUNK_ATTEMPTS:
@@ -326,7 +329,7 @@ def _chunk_commit(
             )
             continue
         ctx.remember(plan, written.contact_ids)
-        timings.routed += routed
+        timings.routed += len(owners)
         return
 
 
@@ -352,13 +355,15 @@ def _touches_notify(plan: ChunkPlan, ctx: ImportContext) -> None:
         )
 
 
-def imported_leads_route(*, lead_ids: list[int], job: ImportJob) -> int:
+def imported_leads_route(*, lead_ids: list[int], job: ImportJob) -> dict[int, int]:
     """Route the leads a chunk created (SPEC C8), in the chunk's transaction: with the same engine
     and traces as a webhook's lead, in a fixed number of queries (routing.services.leads_route_bulk).
-    Without a published rule set they wait in their region's pool. Returns how many got an owner."""
-    from salesloop.routing.services import leads_route_bulk
+    Without a published rule set they wait in their region's pool. Returns lead id → owner id of
+    those that got an owner."""
+    from salesloop.routing.services import leads_route_bulk_owners
 
-    return leads_route_bulk(lead_ids=lead_ids, actor=job.created_by)
+    winners = leads_route_bulk_owners(lead_ids=lead_ids, actor=job.created_by)
+    return {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
 
 
 def import_source() -> Source:
