@@ -95,7 +95,9 @@ def test_dwell_buckets_are_a_day_wide_under_a_month_and_coarser_after(dwell_days
 @pytest.mark.parametrize(
     ("start", "end"),
     [("2026-11-01", "2026-11-14"), ("2026-11-03", "2026-11-12"), ("2026-11-02", "2026-11-08"),
-     ("2026-11-04", "2026-11-04"), ("2026-11-07", "2026-11-16"), ("2026-10-26", "2026-11-22")],
+     ("2026-11-04", "2026-11-04"), ("2026-11-07", "2026-11-16"), ("2026-10-26", "2026-11-22"),
+     # periods ending today (Saturday 14th), read through this week's row
+     ("2026-11-09", "2026-11-14"), ("2026-11-03", "2026-11-14")],
 )  # fmt: skip
 def test_week_and_day_rows_sum_to_the_same_numbers_as_replaying_the_facts(history, org, start, end):
     """The tables read whole weeks from week rows and the ends from day rows; any period must add

@@ -218,10 +218,17 @@ def scope_owners(query: FunnelQuery) -> dict[str, Any]:
     return {}
 
 
-def period_filter(start: dt.date, end: dt.date, **also: Any) -> Q:
+def period_filter(start: dt.date, end: dt.date, *, today: dt.date | None = None, **also: Any) -> Q:
     """The rows that sum to the period exactly: week rows for the whole weeks inside it, day rows
     for the days before the first and after the last whole week. `also` (region, source) is
-    repeated in each branch so that each is one range of an index (SQLite's OR-by-union plan)."""
+    repeated in each branch so that each is one range of an index (SQLite's OR-by-union plan).
+
+    No move is dated after today (moves are appended as they happen), so a period that reaches
+    today may read the current week from its week row: the days of it after today hold nothing.
+    The usual "last N days" period so reads at most 6 day rows per key instead of up to 12."""
+    today = today or clock.today_local()
+    if end >= today:
+        end = max(end, today + dt.timedelta(days=6 - today.weekday()))  # the Sunday of today's week
     first_monday = start + dt.timedelta(days=(7 - start.weekday()) % 7)
     after_weeks = first_monday + dt.timedelta(days=((end - first_monday).days + 1) // 7 * 7)
     if first_monday > end or after_weeks <= first_monday:
