@@ -408,7 +408,10 @@ def lead_facts(leads: Any) -> dict[int, LeadFacts]:
     }
 
 
-REBUILD_CHUNK = 20_000
+# Leads replayed per write: each write adds onto most of the period's rows, so fewer, larger chunks
+# rewrite them fewer times (300k leads on SQLite: 77 s at 20,000, 55 s at 100,000 — but ~0.9 GB
+# resident at 100,000); 50,000 keeps a replay's memory near half a gigabyte.
+REBUILD_CHUNK = 50_000
 
 
 @transaction.atomic
