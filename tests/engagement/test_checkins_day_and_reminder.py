@@ -141,6 +141,18 @@ class TestReminder:
         assert [d["loc"][-1] for d in response.json()["detail"]] == ["hour"]
         assert api_as(org.admin).post("/api/v1/checkins/reminder-settings", {"hour": 19}).status_code == 201
 
+    def test_a_time_with_any_valid_offset_is_stored_as_the_instant_it_names(self, org, api_as):
+        """ISO 8601 allows offsets up to ±23:59, PostgreSQL only to ±15:59: such a time (found by the
+        API fuzz test) must be stored, converted to UTC, not answered with a 500."""
+        from salesloop.engagement.checkin_models import CheckinReminderSetting
+
+        response = api_as(org.admin).post(
+            "/api/v1/checkins/reminder-settings", {"hour": 9, "effective_at": "2030-08-17T05:44:39+23:26"}
+        )
+        assert response.status_code == 201, response.content
+        stored = CheckinReminderSetting.objects.get(hour=9).effective_at
+        assert stored == dt.datetime(2030, 8, 16, 6, 18, 39, tzinfo=dt.UTC)
+
 
 class TestActionTypes:
     def test_the_defaults_are_there_with_chinese_and_english_labels(self, db):
