@@ -601,6 +601,66 @@ def test_every_lead_an_import_creates_is_routed_with_its_trace(
     assert AuditEntry.objects.get(action="import.run").after["routed"] == 4
 
 
+def test_an_imported_lead_is_routed_on_the_facts_it_is_written_with(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The import routes a lead before writing it, from its plan: each trace's facts must be what
+    routing reads of the lead once written (`routing.roster.lead_facts`) — above all the facts of
+    a customer the database already knows, which the file may contradict."""
+    from salesloop.core import clock
+    from salesloop.crm.models import LeadStatus
+    from salesloop.routing.roster import lead_facts
+    from tests.routing.conftest import definition, in_force, rule
+
+    # given a rule for 制造 leads (bob) before a fallback over east and south (alice, erin …)
+    in_force(
+        org.director,
+        definition(
+            rule("make", 10, when={"industries": ["制造"]}, users=[org.bob.username]),
+            fallback={"pool": {"regions": ["east", "south"]}, "strategy": "round_robin"},
+        ),
+    )
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    # and a customer the database knows as 制造 in 上海 — and a known person whose lead is closed
+    factories.customer_make(province="31", name="上海已知制造有限公司", industry="制造", city="上海")
+    closed = _known_lead(org)
+    Customer.objects.filter(pk=closed.customer_id).update(industry="制造", city="嘉定")
+    Lead.objects.filter(pk=closed.pk).update(status=LeadStatus.LOST)
+    headers = ["姓名", "手机号", "公司名称", "省份", "城市", "行业"]
+    rows = [
+        ["新客户", HANGZHOU, "杭州新来科技有限公司", "浙江", "杭州", "软件"],  # all from the file
+        ["已知公司的新人", FOSHAN, "上海已知制造有限公司", "广东", "佛山", "教育"],  # the customer's
+        ["老客户", SHANGHAI, "", "江苏", "苏州", "物流"],  # known person, closed lead: their customer's
+        ["没有公司", SHANGHAI_2, "", "", "", "制造"],  # a personal customer, from the file
+    ]
+    # when the file is imported
+    job = run(job_of(org.carol, csv_bytes(rows, headers)), org.carol, django_capture_on_commit_callbacks)
+    # then every new lead was routed on the facts routing reads of it as written
+    assert (job.status, job.created) == (ImportStatus.DONE, 4)
+    imported = (
+        Lead.objects.filter(source="import")
+        .select_related("customer__province__region", "region")
+        .order_by("id")
+    )
+    traced = []
+    for lead in imported:
+        (assignment,) = Assignment.objects.filter(lead=lead)
+        seen = assignment.explanation["lead"]
+        facts = lead_facts(lead, at=clock.now())
+        expected = {
+            "source": facts.source, "province": facts.province, "region": facts.region,
+            "industry": facts.industry, "city": facts.city, "fields": facts.fields,
+        }  # fmt: skip
+        assert {key: value for key, value in seen.items() if key != "at"} == expected
+        assert lead.assigned_at is not None and lead.owner_id == assignment.assignee_id
+        traced.append((seen["industry"], seen["city"], assignment.rule_id, lead.owner_id))
+    # and the known customer's facts won over the file's: 制造 leads went to bob's rule
+    assert traced[1][:3] == ("制造", "上海", "make") and traced[2][:3] == ("制造", "嘉定", "make")
+    assert traced[0][:3] == ("软件", "杭州", "fallback") and traced[3][0] == "制造"
+    assert traced[1][3] == traced[2][3] == org.bob.pk
+
+
 def test_a_large_file_is_read_by_a_reader_process_with_the_same_outcome(
     org, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -714,11 +774,11 @@ def test_a_failed_run_resumes_where_it_stopped(org, monkeypatch, django_capture_
     write = engine.chunk_write
     calls = {"n": 0}
 
-    def failing_write(plan, ctx, writer):
+    def failing_write(plan, ctx, writer, *args):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("the disk is full")
-        return write(plan, ctx, writer)
+        return write(plan, ctx, writer, *args)
 
     monkeypatch.setattr(services, "chunk_write", failing_write)
     data = csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(8)])
@@ -738,11 +798,11 @@ def test_a_chunk_that_collides_with_a_concurrent_write_is_retried(
     write = engine.chunk_write
     calls = {"n": 0}
 
-    def colliding_write(plan, ctx, writer):
+    def colliding_write(plan, ctx, writer, *args):
         calls["n"] += 1
         if calls["n"] == 1:
             raise IntegrityError("UNIQUE constraint failed: crm_contact.phone")
-        return write(plan, ctx, writer)
+        return write(plan, ctx, writer, *args)
 
     monkeypatch.setattr(services, "chunk_write", colliding_write)
     job = run(

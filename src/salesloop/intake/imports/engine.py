@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -31,7 +32,7 @@ from json.encoder import encode_basestring as _json_string  # json.dumps's own e
 from django.db import connection
 from django.db.models import F
 
-from salesloop.accounts.models import Province
+from salesloop.accounts.models import Province, Region
 from salesloop.core import clock, explanations
 from salesloop.crm import signals
 from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
@@ -41,6 +42,8 @@ from salesloop.intake.imports.models import ImportJob, ImportRejectedRow
 from salesloop.intake.imports.rows import Candidate, Rejection, RowNormaliser
 from salesloop.intake.models import EventStatus, InboundEvent
 from salesloop.pipeline.models import Stage, StageMove
+from salesloop.routing.engine import LeadFacts
+from salesloop.routing.services import BatchRouter
 
 NEW, TOUCH, DUPLICATE, REJECTED = "new", "touch", "duplicate", "rejected"
 _EXTRAS = ("origin", "external_id", "stage_hint")
@@ -63,8 +66,10 @@ class ChunkPlan:
     outcomes: list[RowOutcome] = field(default_factory=list)
     customers: list[tuple[str, str, str, str | None, str]] = field(default_factory=list)
     contacts: list[tuple[int, str, str, str, str, str]] = field(default_factory=list)
-    # (title, customer ref, contact ref, campaign, region id, amount, note, filled as JSON)
+    # (title, customer ref, contact ref, campaign, region id, amount, note, filled as JSON), and
+    # what routing reads of the lead besides: its customer's (province, industry, city)
     leads: list[tuple[str, int, int, str, int | None, Decimal, str, str]] = field(default_factory=list)
+    lead_customers: list[tuple[str | None, str, str]] = field(default_factory=list)
     # (row number, lead ref, candidate)
     touches: list[tuple[int, int, Candidate]] = field(default_factory=list)
     rejects: list[tuple[int, list[str], str]] = field(default_factory=list)
@@ -74,6 +79,11 @@ class ChunkPlan:
     created: int = 0
     touch_count: int = 0
     duplicates: int = 0
+
+
+# A customer as a plan sees it: (id, or ~position of one the plan creates; province code,
+# industry, city).
+Known = tuple[int, str | None, str, str]
 
 
 class ImportTakenOver(Exception):
@@ -102,6 +112,7 @@ class ImportContext:
         self.region_by_province: dict[str, int | None] = dict(
             Province.objects.values_list("code", "region_id")
         )
+        self.region_code: dict[int, str] = dict(Region.objects.values_list("id", "code"))
         self.explanation_json = json.dumps(
             explanations.build(
                 "stage_move",
@@ -175,6 +186,8 @@ class ImportContext:
                         "stage_entered_at",
                         "created_at",
                         "updated_at",
+                        "owner_id",
+                        "assigned_at",
                     ],
                     connection,
                 ),
@@ -291,13 +304,13 @@ def chunk_plan(prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = 
     emails = {c.email for c in candidates if c.email}
     # The known person of each identity key, one map per kind of key: value → lowest contact id.
     known: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
-    contact_customer: dict[int, tuple[int | None, str | None]] = {}
+    contact_customer: dict[int, Known] = {}
     for by_value, column, values in zip(
         known, ("phone", "wecom_external_id", "email"), (phones, wecoms, emails), strict=True
     ):
         if values:
-            for contact_id, value, customer_id, customer_province in contacts_by(column, values):
-                contact_customer[contact_id] = (customer_id, customer_province)
+            for contact_id, value, customer_id, province, industry, city in contacts_by(column, values):
+                contact_customer[contact_id] = (customer_id, province, industry or "", city or "")
                 by_value.setdefault(value, contact_id)
     open_lead: dict[int, tuple[int, int | None, str]] = {}
     if contact_customer:
@@ -305,11 +318,11 @@ def chunk_plan(prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = 
             if status == LeadStatus.OPEN and merged_into_id is None:
                 open_lead.setdefault(contact_id, (lead_id, owner_id, title))
 
-    customer_by_key: dict[str, tuple[int, str | None]] = {}
+    customer_by_key: dict[str, Known] = {}
     keys = {c.company_key for c in candidates if c.company_key}
     if keys:
-        for customer_id, name_key, province_id in customers_by_key(keys):
-            customer_by_key.setdefault(name_key, (customer_id, province_id))
+        for customer_id, name_key, province_id, industry, city in customers_by_key(keys):
+            customer_by_key.setdefault(name_key, (customer_id, province_id, industry or "", city or ""))
 
     _decide(plan, candidates, ctx, known, contact_customer, open_lead, customer_by_key)
     if outcomes:
@@ -322,25 +335,26 @@ def _decide(
     candidates: list[Candidate],
     ctx: ImportContext,
     known: tuple[dict[str, int], dict[str, int], dict[str, int]],
-    contact_customer: dict[int, tuple[int | None, str | None]],
+    contact_customer: dict[int, Known],
     open_lead: dict[int, tuple[int, int | None, str]],
-    customer_by_key: dict[str, tuple[int, str | None]],
+    customer_by_key: dict[str, Known],
 ) -> None:
     # Identity keys → lead ref (~index) of a person new in this chunk, one map per kind of key.
     new_phone: dict[str, int] = {}
     new_wecom: dict[str, int] = {}
     new_email: dict[str, int] = {}
     known_phone, known_wecom, known_email = known
-    new_customer_by_key: dict[str, tuple[int, str | None]] = {}
+    new_customer_by_key: dict[str, Known] = {}
     region_by_province = ctx.region_by_province
     job_id = ctx.job.pk
     keep = plan.keep_outcomes
     outcomes = plan.outcomes
     touches = plan.touches
     leads = plan.leads
+    lead_customers = plan.lead_customers
 
-    def customer_for(candidate: Candidate) -> tuple[int, str | None]:
-        """(customer ref, province code): the company as known, or a new customer."""
+    def customer_for(candidate: Candidate) -> Known:
+        """(customer ref, province code, industry, city): the company as known, or a new customer."""
         key = candidate.company_key
         if key:
             found = customer_by_key.get(key) or new_customer_by_key.get(key)
@@ -350,13 +364,13 @@ def _decide(
         if not candidate.company:
             key = company_key(name)
         plan.customers.append((name, key, candidate.industry, candidate.province_code, candidate.city))
-        ref = (~(len(plan.customers) - 1), candidate.province_code)
+        ref = (~(len(plan.customers) - 1), candidate.province_code, candidate.industry, candidate.city)
         if candidate.company and key:
             new_customer_by_key[key] = ref
         return ref
 
-    def lead_new(candidate: Candidate, customer: tuple[int, str | None], contact_ref: int) -> int:
-        customer_ref, province = customer
+    def lead_new(candidate: Candidate, customer: Known, contact_ref: int) -> int:
+        customer_ref, province, industry, city = customer
         # The first move's `filled` says where the lead came from: job, row, and what the old
         # system called it.
         if candidate.origin or candidate.external_id or candidate.stage_hint:
@@ -381,6 +395,7 @@ def _decide(
                 filled,
             )
         )
+        lead_customers.append((province, industry, city))
         plan.created += 1
         if keep:
             outcomes.append(RowOutcome(candidate.row_number, NEW, candidate=candidate))
@@ -414,8 +429,8 @@ def _decide(
                 touches.append((candidate.row_number, lead_id, candidate))
                 continue
             # Known, but nothing open: a new lead for the person, on their customer.
-            customer_id, customer_province = contact_customer[contact_id]
-            customer = (customer_id, customer_province) if customer_id else customer_for(candidate)
+            known_customer = contact_customer[contact_id]
+            customer = known_customer if known_customer[0] else customer_for(candidate)
             lead_ref = lead_new(candidate, customer, contact_id)
             plan.touched_contacts.add(contact_id)
             open_lead[contact_id] = (lead_ref, None, "")
@@ -455,12 +470,21 @@ class ChunkWritten:
     contact_ids: list[int]
     lead_ids: list[int]
     regions: list[int | None]  # each new lead's region id, in the order of lead_ids
+    owners: dict[int, int]  # lead id → owner id, of the new leads routing gave an owner
     at: dt.datetime  # when they arrived
+    route_seconds: float = 0.0  # of the write's time, deciding owners
 
 
-def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> ChunkWritten:
+def chunk_write(
+    plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter, router: BatchRouter | None = None
+) -> ChunkWritten:
     """Insert what the plan decided and count it on the job. The caller holds the transaction,
-    so a chunk is all or nothing — its progress included."""
+    so a chunk is all or nothing — its progress included.
+
+    With a `router` (a rule set is in force) every new lead is routed before it is written — the
+    facts routing reads of it are all in the plan — and written with its owner, then the
+    assignments with their traces: routing the leads after writing them read every new lead back
+    and rewrote it (a lead row has 14 indexes), ~20% of an import (measured, bench/imports.py)."""
     tables = ctx.tables()
     ids = writer.ids_reserve(
         {
@@ -472,8 +496,11 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
     customer_ids = ids.get(tables["customer"].name, [])
     contact_ids = ids.get(tables["contact"].name, [])
     lead_ids = ids.get(tables["lead"].name, [])
-    now = clock.now()
+    now = router.now if router is not None else clock.now()
     at = connection.ops.adapt_datetimefield_value(now)
+    began = time.monotonic()
+    owners = _owners_decide(plan, ctx, lead_ids, router, now) if router is not None else {}
+    route_seconds = time.monotonic() - began
     writer.insert(
         tables["customer"],
         [
@@ -510,6 +537,7 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
     for lead_id, (title, customer, contact, campaign, region_id, amount, note, filled) in zip(
         lead_ids, plan.leads, strict=True
     ):
+        owner_id = owners.get(lead_id)
         lead_rows.append(
             (
                 lead_id,
@@ -526,6 +554,8 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
                 at,
                 at,
                 at,
+                owner_id,
+                at if owner_id is not None else None,
             )
         )
         move_rows.append(
@@ -542,6 +572,10 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
         )
     writer.insert(tables["lead"], lead_rows)
     writer.insert(tables["move"], move_rows)
+    if router is not None:
+        began = time.monotonic()
+        router.save()
+        route_seconds += time.monotonic() - began
 
     job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
     writer.insert(
@@ -583,18 +617,52 @@ def chunk_write(plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter) -> Chun
         raise ImportTakenOver(f"import {job_id} is being run by another worker")
     writer.references_confirm()
     return ChunkWritten(
-        contact_ids=contact_ids, lead_ids=lead_ids, regions=[row[6] for row in lead_rows], at=now
+        contact_ids=contact_ids,
+        lead_ids=lead_ids,
+        regions=[row[6] for row in lead_rows],
+        owners=owners,
+        at=now,
+        route_seconds=route_seconds,
     )
 
 
-def chunk_announce(written: ChunkWritten, ctx: ImportContext, owners: dict[int, int]) -> None:
+def _owners_decide(
+    plan: ChunkPlan, ctx: ImportContext, lead_ids: list[int], router: BatchRouter, now: dt.datetime
+) -> dict[int, int]:
+    """Who gets each new lead of the chunk: lead id → owner id (a lead not in it waits in its
+    pool). The facts are those `routing.roster.lead_facts_unrouted` would read back once the lead
+    is written: an imported lead has source `import`, no custom fields, its region from its
+    customer's province, and its customer's province, industry and city."""
+    owners: dict[int, int] = {}
+    region_code = ctx.region_code
+    source = Channel.IMPORT.value
+    for lead_id, lead, (province, industry, city) in zip(
+        lead_ids, plan.leads, plan.lead_customers, strict=True
+    ):
+        region_id = lead[4]
+        facts = LeadFacts(
+            lead_id=lead_id,
+            source=source,
+            province=province,
+            region=region_code.get(region_id) if region_id is not None else None,
+            industry=industry,
+            city=city,
+            fields={},
+            at=now,
+        )
+        owner_id = router.decide(lead_id, facts)
+        if owner_id is not None:
+            owners[lead_id] = owner_id
+    return owners
+
+
+def chunk_announce(written: ChunkWritten, ctx: ImportContext) -> None:
     """C5 funnel rollups and C9 indicator rows of the chunk's new leads (`crm.signals.leads_arrived`):
     every one is open in the first stage. Sent after the chunk's leads are routed, with their
     owners, so the derived rows are made once under the owner — made before routing, under nobody,
     routing's `leads_reassigned` moved every one of them at once (a replay of its moves and a ledger
-    subtract-update-add per lead): a third of an import's time (measured, bench/imports.py).
-    `owners`: lead id → owner id, as routing gave them (a lead not in it has none)."""
-    lead_ids = written.lead_ids
+    subtract-update-add per lead): a third of an import's time (measured, bench/imports.py)."""
+    lead_ids, owners = written.lead_ids, written.owners
     signals.leads_arrived.send(
         sender=Lead,
         lead_ids=lead_ids,

@@ -62,11 +62,12 @@ def _rows_matching(
 
 
 def contacts_by(column: str, values: Collection[str]) -> list[tuple[Any, ...]]:
-    """(id, value, customer id, customer's province) of the contacts with one of the values. The
+    """(id, value, customer id, customer's province, industry and city) of the contacts with one of
+    the values (the customer's facts are what routing reads of a new lead for a known person). The
     `NOT (col = '')` repeats the condition of the partial unique indexes on phone and WeCom id:
     without it neither SQLite nor PostgreSQL (for lists over 100) can prove the index applies."""
     return _rows_matching(
-        f't.id, t."{column}", t.customer_id, cu.province_id',
+        f't.id, t."{column}", t.customer_id, cu.province_id, cu.industry, cu.city',
         Contact._meta.db_table,
         column,
         values,
@@ -89,4 +90,7 @@ def leads_of(contact_ids: list[int]) -> list[tuple[Any, ...]]:
 
 
 def customers_by_key(keys: Collection[str]) -> list[tuple[Any, ...]]:
-    return _rows_matching("t.id, t.name_key, t.province_id", Customer._meta.db_table, "name_key", keys)
+    """(id, company key, province, industry, city) of the customers with one of the keys."""
+    return _rows_matching(
+        "t.id, t.name_key, t.province_id, t.industry, t.city", Customer._meta.db_table, "name_key", keys
+    )

@@ -53,6 +53,7 @@ from salesloop.intake.imports.pipeline import PreparedRows
 from salesloop.intake.imports.rows import Candidate
 from salesloop.intake.models import Source, SourceKind
 from salesloop.notify.services import notification_send
+from salesloop.routing.services import BatchRouter
 
 log = logging.getLogger(__name__)
 
@@ -311,13 +312,17 @@ def _chunk_commit(
                 writer.chunk_begin()
                 plan = chunk_plan(prepared, ctx)
                 moment = _lap(timings, "plan", moment)
-                written = chunk_write(plan, ctx, writer)
-                _touches_notify(plan, ctx)
-                moment = _lap(timings, "write", moment)
-                owners = imported_leads_route(lead_ids=written.lead_ids, job=ctx.job)
+                router = imported_leads_router(plan, ctx)
                 moment = _lap(timings, "route", moment)
-                chunk_announce(written, ctx, owners)  # the derived rows, under their owners
+                written = chunk_write(plan, ctx, writer, router)
+                _touches_notify(plan, ctx)
+                if router is not None:
+                    router.notify(body="来自批量导入；每条线索都可看“为什么分给我”。")
                 moment = _lap(timings, "write", moment)
+                chunk_announce(written, ctx)  # the derived rows, under their owners
+                moment = _lap(timings, "write", moment)
+                timings.route += written.route_seconds
+                timings.write -= written.route_seconds
             _lap(timings, "commit", moment)
         except IntegrityError:
             if attempt == CHUNK_ATTEMPTS:
@@ -329,7 +334,7 @@ def _chunk_commit(
             )
             continue
         ctx.remember(plan, written.contact_ids)
-        timings.routed += len(owners)
+        timings.routed += len(written.owners)
         return
 
 
@@ -355,15 +360,13 @@ def _touches_notify(plan: ChunkPlan, ctx: ImportContext) -> None:
         )
 
 
-def imported_leads_route(*, lead_ids: list[int], job: ImportJob) -> dict[int, int]:
-    """Route the leads a chunk created (SPEC C8), in the chunk's transaction: with the same engine
-    and traces as a webhook's lead, in a fixed number of queries (routing.services.leads_route_bulk).
-    Without a published rule set they wait in their region's pool. Returns lead id → owner id of
-    those that got an owner."""
-    from salesloop.routing.services import leads_route_bulk_owners
-
-    winners = leads_route_bulk_owners(lead_ids=lead_ids, actor=job.created_by)
-    return {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
+def imported_leads_router(plan: ChunkPlan, ctx: ImportContext) -> BatchRouter | None:
+    """What routes the leads a chunk creates (SPEC C8), in the chunk's transaction, as they are
+    written (`chunk_write`): the same engine and traces as a webhook's lead, in a fixed number of
+    queries. None — no published rule set, or nothing new — and they wait in their region's pool."""
+    if not plan.leads:
+        return None
+    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by)
 
 
 def import_source() -> Source:
