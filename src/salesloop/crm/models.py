@@ -208,8 +208,15 @@ class Lead(BaseModel):
             models.Index(fields=["status", "-id"], name="lead_status_idx"),
             models.Index(fields=["source", "-id"], name="lead_source_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
-            # Routing counts each candidate's open leads (capacity caps): only open rows are indexed.
-            models.Index(fields=["owner"], condition=models.Q(status="open"), name="lead_open_owner_idx"),
+            # Routing counts each candidate's open leads (capacity caps): only open rows are indexed,
+            # and `status` is in the index so SQLite counts from the index alone — it does not take
+            # a partial index's condition as a column it holds, and read every open lead's row to
+            # check it (at 790k leads 0.7 s a count instead of 0.05 s; measured).
+            models.Index(
+                fields=["owner", "status"],
+                condition=models.Q(status="open"),
+                name="lead_open_owner_status_idx",
+            ),
             # The red-flag filter (health below the threshold) and sorting by health.
             models.Index(fields=["health_score", "-id"], name="lead_health_idx"),
         ]
