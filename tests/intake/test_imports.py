@@ -330,9 +330,16 @@ def test_the_fast_phone_path_agrees_with_phone_parse():
         [],
     ],
 )
-def test_json_objects_are_written_exactly_as_json_dumps_writes_them(pairs):
-    assert engine.json_object(pairs) == json.dumps(dict(pairs), ensure_ascii=False)
-    assert json.loads(engine.json_object(pairs)) == dict(pairs)
+def test_json_objects_hold_exactly_their_pairs(pairs):
+    text = engine.json_object(pairs)
+    assert json.loads(text) == dict(pairs)
+    assert "\\u" not in text.replace("\\u0000", "").replace("\\u001f", "")  # Chinese kept as UTF-8
+
+
+@pytest.mark.parametrize("value", [1.5, True, b"x", ["a"]])
+def test_json_objects_refuse_what_a_row_never_holds(value):
+    with pytest.raises(TypeError, match="json_object takes text"):
+        engine.json_object([("k", value)])
 
 
 # ---- preview --------------------------------------------------------------------------------

@@ -30,9 +30,16 @@ class MemoryState:
         self._loader = rotation_loader
         self._tz = tz or clock.org_tz()
         self.used_keys: set[str] = set()
+        self._day: tuple[dt.datetime, dt.date] | None = None
 
     def day(self, at: dt.datetime) -> dt.date:
-        return at.astimezone(self._tz).date()
+        """The local day of `at` (the last answer kept: a batch decides every lead at one moment)."""
+        last = self._day
+        if last is not None and last[0] is at:
+            return last[1]
+        day = at.astimezone(self._tz).date()
+        self._day = (at, day)
+        return day
 
     def rotation(self, key: str) -> Rotation:
         rotation = self.rotations.get(key)

