@@ -131,6 +131,7 @@ class ImportContext:
         self.created_contacts = array("q")
         self.touched_contacts: set[int] = set()
         self._tables: dict[str, Table] | None = None
+        self.router_carry: BatchRouter | None = None  # the last committed chunk's routing
 
     def seen(self, contact_id: int) -> bool:
         """Has this file already named the person (an earlier chunk created or touched them)?"""

@@ -334,6 +334,8 @@ def _chunk_commit(
             )
             continue
         ctx.remember(plan, written.contact_ids)
+        if router is not None:
+            ctx.router_carry = router  # committed: the next chunk may carry its loads over
         timings.routed += len(written.owners)
         return
 
@@ -363,10 +365,11 @@ def _touches_notify(plan: ChunkPlan, ctx: ImportContext) -> None:
 def imported_leads_router(plan: ChunkPlan, ctx: ImportContext) -> BatchRouter | None:
     """What routes the leads a chunk creates (SPEC C8), in the chunk's transaction, as they are
     written (`chunk_write`): the same engine and traces as a webhook's lead, in a fixed number of
-    queries. None — no published rule set, or nothing new — and they wait in their region's pool."""
+    queries. None — no published rule set, or nothing new — and they wait in their region's pool.
+    The loads the last committed chunk left are carried over while they still hold."""
     if not plan.leads:
         return None
-    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by)
+    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by, carry=ctx.router_carry)
 
 
 def import_source() -> Source:

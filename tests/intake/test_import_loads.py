@@ -1,0 +1,96 @@
+"""An import routes chunk after chunk; each chunk needs every rep's loads (open leads, new today),
+which at a million leads cost a quarter of a second or more to count. The chunks of one import
+carry them over — their own decisions counted in — until someone else may have changed them:
+another connection committed (SQLite knows exactly) or, on PostgreSQL, the counts are
+LOAD_REFRESH_SECONDS old. Either way each trace shows the loads the rep really had."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from salesloop.core import clock
+from salesloop.crm.models import Lead, LeadStatus
+from salesloop.intake.imports import services
+from salesloop.routing.models import Assignment
+from salesloop.routing.services import LOAD_REFRESH_SECONDS
+from tests import factories
+from tests.intake.test_imports import csv_bytes, job_of
+from tests.routing.conftest import definition, in_force, rule
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def _closed_elsewhere(lead_id: int) -> None:
+    """A rep closes a lead through another connection, between two chunks of the import."""
+
+    def close() -> None:
+        try:
+            Lead.objects.filter(pk=lead_id).update(status=LeadStatus.LOST)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=close)
+    thread.start()
+    thread.join()
+
+
+def _open_lead_counts(queries: list[dict]) -> int:
+    return sum(
+        1
+        for q in queries
+        if 'FROM "crm_lead"' in q["sql"] and "GROUP BY" in q["sql"] and "COUNT(*)" in q["sql"]
+    )
+
+
+@pytest.mark.parametrize("someone_else_writes", [False, True])
+def test_an_import_carries_loads_over_its_chunks_until_someone_else_may_have_changed_them(
+    org, monkeypatch, someone_else_writes
+):
+    # given an east round-robin in force, an open lead of alice's, and a file of six 上海 people
+    in_force(org.director, definition(rule("east", 10, when={"regions": ["east"]}, regions=["east"])))
+    before = factories.lead_make(owner=org.alice)
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    rows = [[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(6)]
+    job = services.import_start(actor=org.carol, job=job_of(org.carol, csv_bytes(rows)), enqueue=False)
+    # and, if so, alice's lead closed through another connection before the second chunk
+    commit = services._chunk_commit
+    calls = {"n": 0}
+
+    def chunk_commit(*args):
+        calls["n"] += 1
+        if calls["n"] == 2 and someone_else_writes:
+            _closed_elsewhere(before.pk)
+            if connection.vendor == "postgresql":  # it cannot tell: it counts again once they are old
+                clock.set_now(clock.now() + dt.timedelta(seconds=LOAD_REFRESH_SECONDS + 1))
+        return commit(*args)
+
+    monkeypatch.setattr(services, "_chunk_commit", chunk_commit)
+    # when the file is imported in three chunks
+    with CaptureQueriesContext(connection) as captured:
+        services.import_run(job_id=job.pk)
+    # then open leads were counted once — and once more after the other connection's write
+    assert calls["n"] == 3
+    assert _open_lead_counts(captured.captured_queries) == (2 if someone_else_writes else 1)
+    # and every trace shows each candidate's open leads as they were: alice's earlier lead (until
+    # it was closed) and the leads this import gave out before
+    given = {org.alice.pk: 0, org.bob.pk: 0}
+    assignments = Assignment.objects.filter(lead__source="import").order_by("id")
+    assert assignments.count() == 6
+    for position, assignment in enumerate(assignments):
+        earlier = 1 if not (someone_else_writes and position >= 2) else 0
+        (east,) = [r for r in assignment.explanation["rules"] if r["id"] == "east"]
+        shown = {c["user_id"]: c["open_leads"] for c in east["candidates"]}
+        assert shown == {org.alice.pk: given[org.alice.pk] + earlier, org.bob.pk: given[org.bob.pk]}, position
+        given[assignment.assignee_id] += 1
