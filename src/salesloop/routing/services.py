@@ -869,6 +869,7 @@ class BatchRouter:
     def save(self) -> None:
         """The batch's assignments appended, its rotations moved on — after its leads exist."""
         _assignments_insert(self.assignments)
+        self.assignments = []  # written: a batch carried over to the next keeps only its loads
         _rotations_save(self._rows, self._state, self.now)
 
     def notify(self, *, titles: dict[int, str] | None = None, body: str = "") -> None:
