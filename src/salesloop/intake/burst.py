@@ -178,7 +178,7 @@ def _route_and_announce(leads: list[Lead]) -> None:
     replayed every new lead's moves from nobody to its owner: ~15% of a burst's time (profiled)."""
     from salesloop.routing.services import leads_route_bulk_owners
 
-    winners = leads_route_bulk_owners(lead_ids=[lead.pk for lead in leads], tell_each=True)
+    winners = leads_route_bulk_owners(lead_ids=[lead.pk for lead in leads], tell_each=True, unannounced=True)
     owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
     for lead in leads:
         lead.owner_id = owner_of.get(lead.pk, lead.owner_id)
