@@ -188,6 +188,43 @@ def test_an_import_routed_as_it_goes_counts_its_leads_under_their_owners_at_once
     assert tables() == incremental
 
 
+def test_a_burst_of_webhooks_counts_its_new_leads_under_their_owners_at_once(org):
+    """A burst routes its new leads before announcing them (intake.burst._route_and_announce), as
+    an import does: each lead counts once, under the owner routing gave it — never under nobody
+    first, then moved by `leads_reassigned` — and the tables still equal a rebuild."""
+    import json
+
+    from salesloop.crm.models import Lead
+    from salesloop.intake.burst import Delivery, deliveries_receive
+    from salesloop.intake.services import source_create
+    from tests.routing.conftest import definition, in_force, rule
+
+    # given: a round-robin over 华东's reps in force, and a signed API source
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="burst", secret="x" * 20)
+    items = [{"id": f"b{i}", "name": f"客户{i}", "phone": f"1381620{i:04d}"} for i in range(4)]
+
+    # when: four deliveries arrive together
+    deliveries_receive(
+        [
+            Delivery(source=source, body=json.dumps(item, ensure_ascii=False), external_id=item["id"])
+            for item in items
+        ]
+    )
+
+    # then: every lead has an owner, its entry counts under that owner, and nobody's rows were
+    # never written
+    owners = sorted(Lead.objects.values_list("owner_id", flat=True))
+    assert len(owners) == 4 and None not in owners
+    incremental = tables()
+    entered = sorted(row[3] for row in incremental["owner_days"] if row[0] == "d" for _ in range(row[5]))
+    assert entered == owners
+    assert not FunnelOwnerDay.objects.filter(owner_id=0).exists()
+    assert not FunnelOwnerOpen.objects.filter(owner_id=0).exists()
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+
+
 def _rep_funnel(org, rep):
     from salesloop.insights.funnel import funnel_heat, funnel_query_parse
 

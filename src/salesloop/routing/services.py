@@ -665,7 +665,7 @@ def lead_reassign(*, actor: Any, lead: Lead, owner: Any, reason: str) -> Assignm
 OWNER_UPDATE_ROWS = 5000  # ids per statement: well under SQLite's and PostgreSQL's limits
 
 
-def _owners_set(winners: dict[int, list[int]], at: dt.datetime) -> None:
+def _owners_set(winners: dict[int, list[int]], at: dt.datetime, *, signal: bool = True) -> None:
     """Every routed lead's owner: one statement per owner (and per few thousand of their leads),
     written out. A single `CASE id WHEN … THEN owner` over the batch is tested WHEN by WHEN for
     every row it updates — quadratic in the batch, measured at ~4% of an import."""
@@ -682,7 +682,8 @@ def _owners_set(winners: dict[int, list[int]], at: dt.datetime) -> None:
                     f" WHERE id IN ({marks})",
                     [owner_id, stamp, stamp, *part],
                 )
-    signals.leads_reassigned.send(sender=Lead, lead_ids=[lead for lead, _ in pairs])  # C9
+    if signal:  # C5, C9 follow the owner (unless the caller announces the leads with their owners)
+        signals.leads_reassigned.send(sender=Lead, lead_ids=[lead for lead, _ in pairs])
 
 
 def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
@@ -906,9 +907,11 @@ def leads_route_bulk(*, lead_ids: list[int], actor: Any = None, tell_each: bool 
 
 @transaction.atomic
 def leads_route_bulk_owners(
-    *, lead_ids: list[int], actor: Any = None, tell_each: bool = False
+    *, lead_ids: list[int], actor: Any = None, tell_each: bool = False, unannounced: bool = False
 ) -> dict[int, list[int]]:
-    """`leads_route_bulk`, returning who got which leads (owner id → lead ids)."""
+    """`leads_route_bulk`, returning who got which leads (owner id → lead ids). `unannounced`: the
+    leads have no derived rows yet (the caller sends `leads_arrived` with their owners next), so
+    no `leads_reassigned` is sent for them."""
     if not lead_ids:
         return {}
     now = clock.now()
@@ -922,6 +925,6 @@ def leads_route_bulk_owners(
             router.decide(lead_id, facts)
             titles[lead_id] = title
     router.save()
-    _owners_set(router.winners, now)
+    _owners_set(router.winners, now, signal=not unannounced)
     router.notify(titles=titles if tell_each else None, body="来自批量导入；每条线索都可看“为什么分给我”。")
     return router.winners
