@@ -157,11 +157,26 @@ def test_leads_written_by_an_import_enter_the_rollups_too(org):
     assert tables() == incremental
 
 
+def _counted_once_under_their_owners(*, leads: int) -> None:
+    """Every lead has an owner, its entry counts under that owner, nobody's rows were never
+    written (not even emptied again: no row of owner 0 at all), and the tables equal a rebuild."""
+    from salesloop.crm.models import Lead
+
+    owners = sorted(Lead.objects.values_list("owner_id", flat=True))
+    assert len(owners) == leads and None not in owners
+    incremental = tables()
+    entered = sorted(row[3] for row in incremental["owner_days"] if row[0] == "d" for _ in range(row[5]))
+    assert entered == owners
+    assert not FunnelOwnerDay.objects.filter(owner_id=0).exists()
+    assert not FunnelOwnerOpen.objects.filter(owner_id=0).exists()
+    funnel_rollup_rebuild()
+    assert tables() == incremental
+
+
 def test_an_import_routed_as_it_goes_counts_its_leads_under_their_owners_at_once(org):
     """An import routes a chunk's leads before announcing them (intake.imports.engine.chunk_announce):
     the owner pair counts each lead once, under the owner routing gave it — never under nobody
     first, then moved — and the tables still equal a rebuild."""
-    from salesloop.crm.models import Lead
     from salesloop.intake.imports import services
     from tests.intake.test_imports import csv_bytes, job_of
     from tests.routing.conftest import definition, in_force, rule
@@ -177,15 +192,7 @@ def test_an_import_routed_as_it_goes_counts_its_leads_under_their_owners_at_once
 
     # then: every lead has an owner, its entry counts under that owner, and nobody's rows were
     # never written (not even emptied again: no row of owner 0 at all)
-    owners = sorted(Lead.objects.values_list("owner_id", flat=True))
-    assert len(owners) == 4 and None not in owners
-    incremental = tables()
-    entered = sorted(row[3] for row in incremental["owner_days"] if row[0] == "d" for _ in range(row[5]))
-    assert entered == owners
-    assert not FunnelOwnerDay.objects.filter(owner_id=0).exists()
-    assert not FunnelOwnerOpen.objects.filter(owner_id=0).exists()
-    funnel_rollup_rebuild()
-    assert tables() == incremental
+    _counted_once_under_their_owners(leads=4)
 
 
 def test_a_burst_of_webhooks_counts_its_new_leads_under_their_owners_at_once(org):
@@ -194,7 +201,6 @@ def test_a_burst_of_webhooks_counts_its_new_leads_under_their_owners_at_once(org
     first, then moved by `leads_reassigned` — and the tables still equal a rebuild."""
     import json
 
-    from salesloop.crm.models import Lead
     from salesloop.intake.burst import Delivery, deliveries_receive
     from salesloop.intake.services import source_create
     from tests.routing.conftest import definition, in_force, rule
@@ -214,15 +220,7 @@ def test_a_burst_of_webhooks_counts_its_new_leads_under_their_owners_at_once(org
 
     # then: every lead has an owner, its entry counts under that owner, and nobody's rows were
     # never written
-    owners = sorted(Lead.objects.values_list("owner_id", flat=True))
-    assert len(owners) == 4 and None not in owners
-    incremental = tables()
-    entered = sorted(row[3] for row in incremental["owner_days"] if row[0] == "d" for _ in range(row[5]))
-    assert entered == owners
-    assert not FunnelOwnerDay.objects.filter(owner_id=0).exists()
-    assert not FunnelOwnerOpen.objects.filter(owner_id=0).exists()
-    funnel_rollup_rebuild()
-    assert tables() == incremental
+    _counted_once_under_their_owners(leads=4)
 
 
 def _rep_funnel(org, rep):

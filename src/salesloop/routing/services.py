@@ -708,6 +708,7 @@ def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
 
 
 LOAD_REFRESH_SECONDS = 10
+BATCH_NOTICE = "来自批量导入；每条线索都可看“为什么分给我”。"  # what a winner of a batch is told
 
 
 def _data_version() -> int | None:
@@ -873,7 +874,7 @@ class BatchRouter:
         self.assignments = []  # written: a batch carried over to the next keeps only its loads
         _rotations_save(self._rows, self._state, self.now)
 
-    def notify(self, *, titles: dict[int, str] | None = None, body: str = "") -> None:
+    def notify(self, *, titles: dict[int, str] | None = None, body: str = BATCH_NOTICE) -> None:
         """Each winner hears once per batch (`body` says where the leads came from), or — given
         the leads' `titles`, for leads that arrived one by one — once per lead, as `lead_route`
         tells them."""
@@ -926,5 +927,5 @@ def leads_route_bulk_owners(
             titles[lead_id] = title
     router.save()
     _owners_set(router.winners, now, signal=not unannounced)
-    router.notify(titles=titles if tell_each else None, body="来自批量导入；每条线索都可看“为什么分给我”。")
+    router.notify(titles=titles if tell_each else None)
     return router.winners

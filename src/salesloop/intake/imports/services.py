@@ -317,7 +317,7 @@ def _chunk_commit(
                 written = chunk_write(plan, ctx, writer, router)
                 _touches_notify(plan, ctx)
                 if router is not None:
-                    router.notify(body="来自批量导入；每条线索都可看“为什么分给我”。")
+                    router.notify()
                 moment = _lap(timings, "write", moment)
                 chunk_announce(written, ctx)  # the derived rows, under their owners
                 moment = _lap(timings, "write", moment)
