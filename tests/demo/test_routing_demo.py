@@ -11,6 +11,7 @@ from salesloop.demo.generator import seed_run
 from salesloop.demo.org import demo_org_ensure
 from salesloop.demo.routing import demo_routing_ensure
 from salesloop.routing.models import Assignment, RepProfile, RuleSet, RuleSetStatus
+from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import policy_get, ruleset_in_force
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_the_demo_has_routing_in_force_and_routes_its_pool(frozen_now):
     assert policy_get().committee.count() == 5  # the director and the four regional managers
     assert RepProfile.objects.exclude(specialties=[]).count() == 2
     for assignment in Assignment.objects.all():
-        explanations.validate(assignment.explanation)
+        explanations.validate(assignment_explanation(assignment))
         lead = Lead.objects.select_related("owner", "region").get(pk=assignment.lead_id)
         assert assignment.rule_id == "by-region" and lead.owner.region_id == lead.region_id
     assert demo_routing_ensure(demo_org_ensure()) == 0  # a second run changes nothing

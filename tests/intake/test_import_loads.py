@@ -17,6 +17,7 @@ from salesloop.core import clock
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.intake.imports import services
 from salesloop.routing.models import Assignment
+from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import LOAD_REFRESH_SECONDS
 from tests import factories
 from tests.intake.test_imports import csv_bytes, job_of
@@ -90,7 +91,7 @@ def test_an_import_carries_loads_over_its_chunks_until_someone_else_may_have_cha
     assert assignments.count() == 6
     for position, assignment in enumerate(assignments):
         earlier = 1 if not (someone_else_writes and position >= 2) else 0
-        (east,) = [r for r in assignment.explanation["rules"] if r["id"] == "east"]
+        (east,) = [r for r in assignment_explanation(assignment)["rules"] if r["id"] == "east"]
         shown = {c["user_id"]: c["open_leads"] for c in east["candidates"]}
         assert shown == {org.alice.pk: given[org.alice.pk] + earlier, org.bob.pk: given[org.bob.pk]}, position
         given[assignment.assignee_id] += 1

@@ -30,6 +30,7 @@ from salesloop.intake.models import InboundEvent
 from salesloop.notify.models import Notification
 from salesloop.pipeline.models import StageMove
 from salesloop.routing.models import Assignment
+from salesloop.routing.selectors import assignment_explanation
 from tests import factories
 
 # ---- URLs: the project's, plus the import pages and API if the project does not mount them yet ----
@@ -601,7 +602,7 @@ def test_every_lead_an_import_creates_is_routed_with_its_trace(
     assert owners == [east_reps[0], east_reps[1], org.erin.pk, east_reps[0]]
     for lead in imported:
         (assignment,) = Assignment.objects.filter(lead=lead)
-        assert assignment.explanation["kind"] == "assignment"
+        assert assignment_explanation(assignment)["kind"] == "assignment"
         assert assignment.rule_id == ("south" if lead.owner_id == org.erin.pk else "east")
         assert lead.assigned_at is not None
     assert not Assignment.objects.filter(lead=known).exists()
@@ -653,7 +654,7 @@ def test_an_imported_lead_is_routed_on_the_facts_it_is_written_with(
     traced = []
     for lead in imported:
         (assignment,) = Assignment.objects.filter(lead=lead)
-        seen = assignment.explanation["lead"]
+        seen = assignment_explanation(assignment)["lead"]
         facts = lead_facts(lead, at=clock.now())
         expected = {
             "source": facts.source, "province": facts.province, "region": facts.region,

@@ -10,6 +10,7 @@ from salesloop.crm.models import Lead
 from salesloop.intake.services import source_create
 from salesloop.notify.models import Notification
 from salesloop.routing.models import Assignment, RoundRobinState
+from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import lead_route, leads_route_bulk
 from tests.factories import lead_make
 from tests.intake.conftest import SECRET, clue, signed_post
@@ -29,7 +30,7 @@ def test_a_webhook_lead_is_routed_and_its_owner_told_but_a_touch_is_not_rerouted
     lead = Lead.objects.get(pk=first.json()["lead_id"])
     assert lead.owner_id == org.erin.pk and lead.assigned_at is not None
     assignment = Assignment.objects.get(lead=lead)
-    assert assignment.rule_id == "gd" and assignment.explanation["lead"]["province"] == "44"
+    assert assignment.rule_id == "gd" and assignment_explanation(assignment)["lead"]["province"] == "44"
     assert Notification.objects.filter(user=org.erin, kind="lead.assigned").count() == 1
     # when: the same person comes back (回流)
     again = signed_post(client, source, clue(2, phone="138 0251 2345"))
@@ -53,7 +54,7 @@ def test_a_chunk_is_routed_in_bulk_exactly_as_one_at_a_time(org):
     got = [Lead.objects.get(pk=lead.pk).owner_id for lead in chunk]
     assert got == expected
     for assignment in Assignment.objects.filter(lead_id__in=[lead.pk for lead in chunk]):
-        explanations.validate(assignment.explanation)  # the bulk path's traces match the schema
+        explanations.validate(assignment_explanation(assignment))  # the bulk path's traces match the schema
     assert not Assignment.objects.filter(lead=with_owner).exists()
     # routing the chunk again changes nothing
     assert leads_route_bulk(lead_ids=[lead.pk for lead in chunk]) == 0

@@ -18,6 +18,7 @@ from salesloop.pipeline.models import Stage
 from salesloop.pipeline.services import lead_move_stage
 from salesloop.routing import reps
 from salesloop.routing.models import Leave, RepProfile
+from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import lead_route
 from tests.factories import customer_make, lead_make, lead_ready_for, user_make
 from tests.routing.conftest import definition, in_force, rule
@@ -425,7 +426,7 @@ class TestRoutingReadsTheProfile:
         # then: alice got the first by her tag; the second went to the fallback, alice "on leave"
         assert first.assignee_id == org.alice.pk and first.rule_id == "specialists"
         assert second.assignee_id == org.bob.pk and second.method == "fallback"
-        candidates = second.explanation["rules"][0]["candidates"]
+        candidates = assignment_explanation(second)["rules"][0]["candidates"]
         assert {c["user_id"]: c["reason"] for c in candidates}[org.alice.pk] == "on_leave"
 
 

@@ -9,6 +9,7 @@ import pytest
 from salesloop.core import clock, explanations
 from salesloop.crm.models import Lead
 from salesloop.routing.models import Assignment, Leave, RepProfile
+from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import lead_route
 from tests.factories import lead_make, user_make
 from tests.routing.conftest import definition, in_force, rule
@@ -39,7 +40,7 @@ class TestRules:
         lead.refresh_from_db()
         assert lead.owner_id == org.erin.pk and lead.assigned_at is not None
         assert assignment.rule_id == "south" and assignment.method == "rule"
-        trace = explanations.validate(assignment.explanation)
+        trace = explanations.validate(assignment_explanation(assignment))
         assert [(r["id"], r["outcome"]) for r in trace["rules"]] == [
             ("east", "not_matched"),
             ("south", "winner"),
@@ -86,7 +87,9 @@ class TestRules:
         clock.set_now(dt.datetime(2026, 11, 30, 11, 0, tzinfo=dt.UTC))
         after = route(lead_make())
         assert after.assignee_id == org.bob.pk
-        time_check = next(c for c in after.explanation["rules"][0]["conditions"] if c["field"] == "time")
+        time_check = next(
+            c for c in assignment_explanation(after)["rules"][0]["conditions"] if c["field"] == "time"
+        )
         assert time_check == {"field": "time", "expected": "09:00-18:00", "actual": "19:00", "ok": False}
 
     def test_custom_field_and_source_conditions(self, org):
@@ -122,7 +125,8 @@ class TestEligibility:
         assignment = route(lead_make())
         # then: only alice was eligible, and the trace says why each other was not
         reasons = {
-            c["user_id"]: (c["reason"], c["kept"]) for c in assignment.explanation["rules"][0]["candidates"]
+            c["user_id"]: (c["reason"], c["kept"])
+            for c in assignment_explanation(assignment)["rules"][0]["candidates"]
         }
         assert reasons == {
             org.alice.pk: ("eligible", True),
@@ -151,7 +155,7 @@ class TestEligibility:
         in_force(org.admin, definition(rule("east", 10, users=["alice", "bob"])))
         first = route(lead_make())
         assert [route(lead_make()).assignee_id, first.assignee_id] == [org.bob.pk, org.bob.pk]
-        dropped = {c["user_id"]: c["reason"] for c in first.explanation["rules"][0]["candidates"]}
+        dropped = {c["user_id"]: c["reason"] for c in assignment_explanation(first)["rules"][0]["candidates"]}
         assert dropped[org.alice.pk] == "off_hours"
 
     def test_when_nobody_is_eligible_anywhere_the_lead_waits_in_the_pool_with_a_trace(self, org):
@@ -164,7 +168,7 @@ class TestEligibility:
         lead = lead_make()
         assignment = route(lead)
         assert assignment.method == "pool" and assignment.assignee_id is None
-        assert assignment.explanation["rules"][-1]["outcome"] == "no_candidate"
+        assert assignment_explanation(assignment)["rules"][-1]["outcome"] == "no_candidate"
         lead.refresh_from_db()
         assert lead.owner_id is None
 
@@ -194,7 +198,9 @@ class TestStrategies:
         east = route(lead_make(province="31"))
         assert east.assignee_id in {org.alice.pk, org.bob.pk}
         dropped = {
-            c["user_id"]: c["reason"] for c in east.explanation["rules"][0]["candidates"] if not c["kept"]
+            c["user_id"]: c["reason"]
+            for c in assignment_explanation(east)["rules"][0]["candidates"]
+            if not c["kept"]
         }
         assert dropped == {org.erin.pk: "other_region"}
 

@@ -10,6 +10,7 @@ from django.http import Http404
 
 from salesloop.accounts.models import User
 from salesloop.crm.models import Lead
+from salesloop.routing import traces
 from salesloop.routing.models import Assignment, RuleSet, RuleSetStatus
 
 
@@ -35,9 +36,31 @@ def ruleset_get(*, user: Any, ruleset_id: int) -> RuleSet:
     return ruleset
 
 
+def assignments_unpack(assignments: list[Assignment]) -> list[Assignment]:
+    """Each assignment with its explanation in the public form (routing.traces: rule traces are
+    stored packed), in memory. Their rule-set versions should be loaded with them
+    (`select_related("ruleset")`), or each is read once here."""
+    from salesloop.routing.services import definition_of
+
+    for assignment in assignments:
+        stored = assignment.explanation
+        if stored and stored.get("packed"):
+            definition = definition_of(assignment.ruleset) if assignment.ruleset_id else None
+            assignment.explanation = traces.unpack(stored, definition)
+    return assignments
+
+
+def assignment_explanation(assignment: Assignment) -> dict[str, Any]:
+    """One assignment's explanation in the public form."""
+    return assignments_unpack([assignment])[0].explanation
+
+
 def lead_assignments(*, lead: Lead) -> tuple[list[Assignment], dict[int, str]]:
-    """The lead's assignments, newest first, and the names of everyone they mention (two queries)."""
-    history = list(Assignment.objects.filter(lead_id=lead.pk).order_by("-id")[:50])
+    """The lead's assignments, newest first, with their explanations in the public form, and the
+    names of everyone they mention (two queries)."""
+    history = assignments_unpack(
+        list(Assignment.objects.filter(lead_id=lead.pk).select_related("ruleset").order_by("-id")[:50])
+    )
     ids: set[int] = set()
     for assignment in history:
         ids.update(filter(None, (assignment.assignee_id, assignment.actor_id, assignment.previous_owner_id)))
