@@ -34,6 +34,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -156,46 +157,130 @@ def _payloads(requests: int, seed: int, first_person: int = 0) -> list[bytes]:
     return items
 
 
-def _client(port: int, slug: str, bodies: list[bytes], threads: int, out: Any) -> None:
-    """One load process: `threads` keep-alive connections sending its share of the bodies."""
+def _requests(slug: str, bodies: list[bytes]) -> list[bytes]:
+    """Each delivery as the bytes of its signed HTTP/1.1 request (`/healthz` GETs for the slug
+    "healthz"), made before the clock starts. The load generator shares the machine's two cores
+    with the server: signing each request and building it with http.client as it went, and parsing
+    each answer with http.client, cost the generator about as much CPU as the server spent on the
+    delivery itself (measured: 22.7 of 44.3 busy CPU-seconds), so the server got one core of two.
+    Signatures stay valid for five minutes, much longer than a run."""
+    if slug == "healthz":
+        return [b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"] * len(bodies)
+    timestamp = str(int(time.time()))
+    requests = []
+    for body in bodies:
+        digest = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        head = (
+            f"POST /hooks/{slug} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Salesloop-Timestamp: {timestamp}\r\n"
+            f"X-Salesloop-Signature: sha256={digest}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+class _Connection:
+    """A keep-alive HTTP/1.1 connection that sends prepared requests and reads each answer's status
+    and body (Content-Length or chunked) — the little a load generator needs, without http.client's
+    header parsing."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def _recv(self) -> None:
+        assert self.sock is not None
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += data
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._recv()
+        taken, self.buffer = self.buffer[:n], self.buffer[n:]
+        return taken
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            self._recv()
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        try:
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.buffer = b""
+            self.sock.sendall(request)
+            while b"\r\n\r\n" not in self.buffer:
+                self._recv()
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            status = int(head[9:12])
+            fields = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+            }
+            if b"content-length" in fields:
+                body = self._take(int(fields[b"content-length"]))
+            elif fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+                parts = []
+                while size := int(self._line().split(b";")[0], 16):
+                    parts.append(self._take(size))
+                    self._take(2)
+                while self._line():  # trailers, then the blank line
+                    pass
+                body = b"".join(parts)
+            else:
+                body = b""
+            if fields.get(b"connection", b"").lower() == b"close":
+                self.close()
+            return status, body
+        except (OSError, ValueError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+
+def _outcome(slug: str, status: int, body: bytes) -> str:
+    if status == 200 and slug != "healthz":
+        return str(json.loads(body).get("status", "?"))
+    return str(status)
+
+
+def _generator_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _client(port: int, slug: str, requests: list[bytes], threads: int, out: Any) -> None:
+    """One load process: `threads` keep-alive connections sending its share of the requests."""
     import threading
 
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     lock = threading.Lock()
-    chunks = [bodies[i::threads] for i in range(threads)]
+    chunks = [requests[i::threads] for i in range(threads)]
 
     def run(chunk: list[bytes]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = _Connection(port)
         mine: list[float] = []
         seen: dict[str, int] = {}
-        for body in chunk:
-            ts = str(int(time.time()))
-            signature = (
-                "sha256=" + hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-            )
-            headers = {
-                "Content-Type": "application/json",
-                "X-Salesloop-Timestamp": ts,
-                "X-Salesloop-Signature": signature,
-            }
+        for request in chunk:
             started = time.perf_counter()
             try:
-                if slug == "healthz":
-                    conn.request("GET", "/healthz")
-                else:
-                    conn.request("POST", f"/hooks/{slug}", body=body, headers=headers)
-                response = conn.getresponse()
-                answer = response.read()
-                key = str(response.status)
-                if response.status == 200 and slug != "healthz":
-                    key = json.loads(answer).get("status", "?")
-            except (OSError, http.client.HTTPException):
+                key = _outcome(slug, *conn.exchange(request))
+            except (OSError, ValueError):
                 key = "connection-error"
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             mine.append((time.perf_counter() - started) * 1000)
             seen[key] = seen.get(key, 0) + 1
+        conn.close()
         with lock:
             latencies.extend(mine)
             for k, v in seen.items():
@@ -206,11 +291,11 @@ def _client(port: int, slug: str, bodies: list[bytes], threads: int, out: Any) -
         w.start()
     for w in workers:
         w.join()
-    out.put((latencies, statuses))
+    out.put((latencies, statuses, _generator_cpu()))
 
 
 def _paced_client(
-    port: int, slug: str, bodies: list[bytes], rate: float, connections: int, started: float, out: Any
+    port: int, slug: str, requests: list[bytes], rate: float, connections: int, started: float, out: Any
 ) -> None:
     """One load process of the open loop: its share of the deliveries, each sent when due."""
     import threading
@@ -218,10 +303,10 @@ def _paced_client(
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     lock = threading.Lock()
-    next_slot = iter(range(len(bodies)))
+    next_slot = iter(range(len(requests)))
 
     def run() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = _Connection(port)
         while True:
             with lock:
                 slot = next(next_slot, None)
@@ -231,37 +316,21 @@ def _paced_client(
             pause = due - time.time()
             if pause > 0:
                 time.sleep(pause)
-            body = bodies[slot]
-            ts = str(int(time.time()))
-            signature = (
-                "sha256=" + hmac.new(SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-            )
-            headers = {
-                "Content-Type": "application/json",
-                "X-Salesloop-Timestamp": ts,
-                "X-Salesloop-Signature": signature,
-            }
             try:
-                conn.request("POST", f"/hooks/{slug}", body=body, headers=headers)
-                response = conn.getresponse()
-                answer = response.read()
-                key = str(response.status)
-                if response.status == 200:
-                    key = json.loads(answer).get("status", "?")
-            except (OSError, http.client.HTTPException):
+                key = _outcome(slug, *conn.exchange(requests[slot]))
+            except (OSError, ValueError):
                 key = "connection-error"
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             with lock:
                 latencies.append((time.time() - due) * 1000)
                 statuses[key] = statuses.get(key, 0) + 1
+        conn.close()
 
     threads = [threading.Thread(target=run) for _ in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    out.put((latencies, statuses))
+    out.put((latencies, statuses, _generator_cpu()))
 
 
 def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: int) -> dict[str, Any]:
@@ -270,6 +339,7 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
     300 signed requests a second on its own). Each latency counts from the moment its delivery was
     due, so time spent waiting for a free connection is counted too (no coordinated omission)."""
     processes_n = 4
+    requests = _requests(slug, bodies)
     queue: mp.Queue = mp.Queue()
     started = time.time() + 1.0  # every process starts the same clock once they are all up
     processes = [
@@ -278,7 +348,7 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
             args=(
                 port,
                 slug,
-                bodies[i::processes_n],
+                requests[i::processes_n],
                 rate / processes_n,
                 connections // processes_n,
                 started,
@@ -293,17 +363,24 @@ def _paced(port: int, slug: str, bodies: list[bytes], rate: float, connections: 
     for p in processes:
         p.join()
     elapsed = time.time() - started
+    return {"offered_per_s": rate, **_summary(results, len(bodies), elapsed)}
+
+
+def _summary(
+    results: list[tuple[list[float], dict[str, int], float]], n: int, elapsed: float
+) -> dict[str, Any]:
     latencies = sorted(x for r in results for x in r[0])
     statuses: dict[str, int] = {}
-    for _, part in results:
+    for _, part, _cpu in results:
         for k, v in part.items():
             statuses[k] = statuses.get(k, 0) + v
     return {
-        "offered_per_s": rate,
-        "per_s": round(len(bodies) / elapsed, 1),
+        "per_s": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
         "statuses": statuses,
+        # the load generator's own CPU per request, on the cores the server uses too
+        "generator_cpu_ms": round(1000 * sum(r[2] for r in results) / n, 2),
     }
 
 
@@ -311,7 +388,8 @@ def _load(port: int, slug: str, bodies: list[bytes], clients: int) -> dict[str, 
     processes_n = min(4, max(1, clients // 8))
     threads = max(1, clients // processes_n)
     queue: mp.Queue = mp.Queue()
-    shares = [bodies[i::processes_n] for i in range(processes_n)]
+    requests = _requests(slug, bodies)
+    shares = [requests[i::processes_n] for i in range(processes_n)]
     started = time.perf_counter()
     processes = [mp.Process(target=_client, args=(port, slug, share, threads, queue)) for share in shares]
     for p in processes:
@@ -320,19 +398,7 @@ def _load(port: int, slug: str, bodies: list[bytes], clients: int) -> dict[str, 
     for p in processes:
         p.join()
     elapsed = time.perf_counter() - started
-    latencies = sorted(x for r in results for x in r[0])
-    statuses: dict[str, int] = {}
-    for _, s in results:
-        for k, v in s.items():
-            statuses[k] = statuses.get(k, 0) + v
-    return {
-        "requests": len(bodies),
-        "seconds": round(elapsed, 2),
-        "per_s": round(len(bodies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
-        "statuses": statuses,
-    }
+    return {"requests": len(bodies), "seconds": round(elapsed, 2), **_summary(results, len(bodies), elapsed)}
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -519,6 +585,7 @@ def run_one(
             "app_cpu_ms": round(1000 * intake_cpu["app"] / requests, 2),
             "db_cpu_ms": round(1000 * intake_cpu["db"] / requests, 2),
             "healthz_app_cpu_ms": round(1000 * trivial_cpu["app"] / requests, 3),
+            "generator_cpu_ms": intake["generator_cpu_ms"],
             "ceiling_2_cores_per_s": (
                 round(2 / ((intake_cpu["app"] + intake_cpu["db"]) / requests))
                 if intake_cpu["app"] + intake_cpu["db"]
@@ -543,7 +610,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     header = (
         f"{'db':<11}{'requests':>9}{'clients':>8}{'leads/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'losses':>7}{'dup made':>9}{'routed':>7}{'healthz/s':>10}{'ratio':>7}"
-        f"{'app cpu ms':>11}{'db cpu ms':>10}{'2-core ceiling/s':>17}"
+        f"{'app cpu ms':>11}{'db cpu ms':>10}{'load gen cpu ms':>16}{'2-core ceiling/s':>17}"
         f"{'at 300/s: done/s':>17}{'p50':>9}{'p99':>9}"
         "  target ≥300/s, p99 ≤100 ms, 0 lost"
     )
@@ -563,7 +630,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['db']:<11}{r['requests']:>9}{r['clients']:>8}{r['leads_per_s']:>9}{r['p50_ms']:>8}{r['p99_ms']:>8}"
             f"{r['losses']:>7}{r['duplicates_made']:>9}{r['routed']:>7}{r['healthz_per_s']:>10}"
-            f"{r['ratio_vs_healthz']:>7}{r['app_cpu_ms']:>11}{r['db_cpu_ms']:>10}"
+            f"{r['ratio_vs_healthz']:>7}{r['app_cpu_ms']:>11}{r['db_cpu_ms']:>10}{r['generator_cpu_ms']:>16}"
             f"{r['ceiling_2_cores_per_s'] or '-':>17}"
             f"{paced['per_s']:>17}{paced['p50_ms']:>9}{paced['p99_ms']:>9}"
             f"  {'PASS' if ok else 'MISS'}"
