@@ -33,6 +33,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
+from salesloop.core.rows import model_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -192,10 +193,10 @@ def _stored_events(deliveries: list[Delivery]) -> dict[tuple[int, str], InboundE
             ids_by_source.setdefault(d.source.pk, set()).add(d.external_id[:128])
     stored: dict[tuple[int, str], InboundEvent] = {}
     for source_id, ids in ids_by_source.items():
-        # `exclude(external_id="")` repeats the partial unique index's condition so SQLite uses it.
-        for event in InboundEvent.objects.exclude(external_id="").filter(
-            source_id=source_id, external_id__in=ids
-        ):
+        # `external_id <> ''` repeats the partial unique index's condition so SQLite uses it.
+        marks = ", ".join(["%s"] * len(ids))
+        where = f"external_id <> '' AND source_id = %s AND external_id IN ({marks})"
+        for event in model_rows(InboundEvent, where, [source_id, *ids], order_by=""):
             stored[(source_id, event.external_id)] = event
     return stored
 

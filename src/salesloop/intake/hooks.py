@@ -18,10 +18,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from salesloop.core import clock
+from salesloop.core.rows import first_row
 from salesloop.intake.burst import Delivery, deliveries_receive
 from salesloop.intake.coalesce import Coalescer
 from salesloop.intake.models import InboundEvent, Source, SourceKind
-from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive, first_row
+from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive
 from salesloop.intake.signing import SignatureError, signature_verify
 
 # Headers worth keeping beside the raw body: who sent it, how, and its signature.

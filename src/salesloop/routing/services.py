@@ -16,6 +16,7 @@ from django.db.models import Max
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
+from salesloop.core.rows import first_row
 from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.notify.models import Notification
@@ -191,10 +192,12 @@ def ruleset_in_force(at: dt.datetime | None = None) -> RuleSet | None:
     """The published version with the latest effective time not after `at` (rolled-back and
     cancelled versions never count)."""
     at = at or clock.now()
-    return (
-        RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED, effective_at__lte=at)
-        .order_by("-effective_at", "-version")
-        .first()
+    # Every routed batch asks: written out (core.rows), as the ORM's query cost more than its answer.
+    return first_row(
+        RuleSet,
+        "status = %s AND effective_at <= %s",
+        [RuleSetStatus.PUBLISHED.value, connection.ops.adapt_datetimefield_value(at)],
+        order_by="effective_at DESC, version DESC",
     )
 
 
@@ -377,17 +380,13 @@ def definition_of(ruleset: RuleSet) -> RuleSetDefinition:
 
 
 def ab_test_running(at: dt.datetime) -> RoutingReport | None:
-    return (
-        RoutingReport.objects.filter(
-            kind=ReportKind.AB,
-            status=ReportStatus.RUNNING,
-            window_start__lte=at,
-            window_end__gt=at,
-            stopped_at__isnull=True,
-        )
-        .select_related("ruleset")
-        .order_by("-id")
-        .first()
+    """The A/B test running at `at`, if any (asked by every routed batch: see ruleset_in_force)."""
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    return first_row(
+        RoutingReport,
+        "kind = %s AND status = %s AND window_start <= %s AND window_end > %s AND stopped_at IS NULL",
+        [ReportKind.AB.value, ReportStatus.RUNNING.value, stamp, stamp],
+        order_by="id DESC",
     )
 
 

@@ -1,0 +1,91 @@
+"""Model rows read with hand-written SQL, for the few reads a hot path repeats (every webhook
+delivery, every routed batch): the ORM spends several times longer building such a query than the
+database spends running it."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
+
+
+def first_row(
+    model: type[M], where: str, params: list[Any], *, order_by: str = "id", lock: bool = False
+) -> M | None:
+    """The first row `where` selects, as a model instance (`lock`: with its
+    row lock, on databases that have row locks). See `model_rows`."""
+    found = model_rows(model, where, params, order_by=order_by, limit=1, lock=lock)
+    return found[0] if found else None
+
+
+def model_rows(
+    model: type[M],
+    where: str,
+    params: list[Any],
+    *,
+    order_by: str = "id",
+    limit: int | None = None,
+    lock: bool = False,
+) -> list[M]:
+    """The rows `where` selects, as model instances.
+
+    Written out instead of built by the ORM: every delivery asks these few questions (the source
+    by its slug, the contact by phone, a batch's events already stored …), and building the SQL
+    costs the ORM several times what running it costs. Measured on SQLite, the source by its
+    slug: 541 µs through a queryset, 177 µs as a raw queryset (which works out its columns and
+    converters on every call), 81 µs here, with the columns and converters worked out once per
+    model (`_row_shape`)."""
+    columns, names, converters = _row_shape(model)
+    # Our own table and conditions; every value is a parameter.
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    alias = connection.alias
+    found = []
+    for row in rows:
+        values: Any = row
+        if converters:
+            values = list(row)
+            for index, functions, column in converters:
+                value = values[index]
+                for function in functions:
+                    value = function(value, column, connection)
+                values[index] = value
+        found.append(model.from_db(alias, names, values))
+    return found
+
+
+_ROW_SHAPES: dict[tuple[type[models.Model], str, str], tuple[str, list[str], list[tuple[int, Any, Any]]]] = {}
+
+
+def _row_shape(model: type[models.Model]) -> tuple[str, list[str], list[tuple[int, Any, Any]]]:
+    """A model's columns, their attribute names, and the converters the database and each field
+    apply to a value read (JSON decoded, datetimes made aware …), as the ORM's own reads apply them."""
+    key = (model, connection.alias, connection.vendor)
+    shape = _ROW_SHAPES.get(key)
+    if shape is None:
+        fields = model._meta.concrete_fields
+        converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            # the database's converters first (datetimes made aware …), then the field's (JSON
+            # decoded …), as the ORM's compiler applies them
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                converters.append((index, functions, column))
+        shape = _ROW_SHAPES[key] = (
+            ", ".join(connection.ops.quote_name(field.column) for field in fields),
+            [field.attname for field in fields],
+            converters,
+        )
+    return shape
