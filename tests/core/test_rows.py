@@ -42,3 +42,40 @@ def test_rows_come_in_the_order_asked_and_none_when_nothing_matches():
     assert [e.external_id for e in found] == ["e2", "e1"]
     assert found[0].received_at == at and found[0].source_id == source.pk
     assert first_row(Source, "slug = %s", ["no-such-slug"]) is None
+
+
+def test_a_join_read_by_hand_converts_each_value_as_the_orm_does(org):
+    """`sql_rows` through the roster routing reads every batch (routing.roster.roster_load): JSON
+    lists decoded, times as times, booleans as booleans — what the ORM's values_list gives."""
+    from salesloop.accounts.models import User
+    from salesloop.core import clock
+    from salesloop.routing.models import RepProfile
+    from salesloop.routing.roster import roster_load
+
+    RepProfile.objects.create(
+        user=org.alice, specialties=["制造业", "教育"], max_open_leads=30, max_new_per_day=5,
+        work_days=[1, 2, 3], work_start=dt.time(9, 30), work_end=dt.time(18, 0),
+    )  # fmt: skip
+    User.objects.filter(pk=org.bob.pk).update(is_active=False)
+    now = clock.now()
+    roster = roster_load(leaves_from=now, leaves_to=now)
+    expected = {
+        row[0]: row
+        for row in User.objects.filter(role__in=["rep", "manager"]).values_list(
+            "id", "region__code", "team__name", "is_active", "rep_profile__specialties",
+            "rep_profile__max_open_leads", "rep_profile__max_new_per_day", "rep_profile__work_days",
+            "rep_profile__work_start", "rep_profile__work_end",
+        )
+    }  # fmt: skip
+    assert set(roster.reps) == set(expected)
+    for user_id, rep in roster.reps.items():
+        _, region, team, active, specialties, max_open, max_new, days, start, end = expected[user_id]
+        assert (rep.region, rep.team, rep.active) == (region, team, active)
+        assert rep.active is active  # a boolean, not SQLite's 0 or 1
+        assert rep.specialties == frozenset(specialties or ())
+        assert (rep.max_open_leads, rep.max_new_per_day) == (max_open, max_new)
+        assert rep.work_days == frozenset(days or ())
+        assert (rep.work_start, rep.work_end) == (start, end)
+    alice = roster.reps[org.alice.pk]
+    assert alice.work_start == dt.time(9, 30) and alice.specialties == {"制造业", "教育"}
+    assert alice.work_days == {1, 2, 3}

@@ -225,3 +225,82 @@ def test_batches_racing_for_one_person_make_one_lead(org):
     assert Contact.objects.filter(phone="+8613700000777").count() == 1
     assert InboundEvent.objects.count() == 8
     assert Lead.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_a_batch_routes_its_new_leads_on_the_facts_the_database_holds_for_them(org, monkeypatch):
+    """A burst routes its new leads from the leads as built (routing.services.new_lead_facts), not
+    read back: the facts must be those `lead_facts` reads of the stored lead — province and region
+    from the phone, a known company's own province, a known contact's customer, no province."""
+    from salesloop.routing import services as routing_services
+    from salesloop.routing.roster import lead_facts
+
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="facts", secret="x" * 20)
+    lost = _lead_of(org.bob, "+8613700000002")
+    Lead.objects.filter(pk=lost.pk).update(status=LeadStatus.LOST)
+    Customer.objects.filter(pk=lost.customer_id).update(province_id="44", industry="制造业", city="广州")
+    known = Customer.objects.create(
+        name="南京远航机械有限公司", name_key=company_key("南京远航机械有限公司"), province_id="32",
+        industry="机械", city="南京",
+    )  # fmt: skip
+    seen = []
+    real = routing_services.new_lead_facts
+
+    def spy(lead, region_codes, at):
+        facts = real(lead, region_codes, at)
+        seen.append(facts)
+        return facts
+
+    monkeypatch.setattr(routing_services, "new_lead_facts", spy)
+    deliveries_receive(
+        _deliveries(
+            source,
+            [
+                _item("p", "13916000001"),  # a 上海 mobile: province 31, region east
+                _item("k", "13700000005", "南京远航机械有限公司"),  # a known company of 江苏
+                _item("l", "13700000002"),  # a known contact whose lead was lost
+            ],
+        )
+    )
+    assert len(seen) == 3
+    for facts in seen:
+        lead = Lead.objects.select_related("customer__province__region", "region").get(pk=facts.lead_id)
+        assert facts == lead_facts(lead, at=facts.at)
+    by_lead = {f.lead_id: f for f in seen}
+    assert {(f.province, f.region) for f in by_lead.values()} == {
+        ("31", "east"),
+        ("32", "east"),
+        ("44", "south"),
+    }
+    assert Lead.objects.get(customer=known).pk in by_lead
+
+
+@pytest.mark.django_db
+def test_a_batch_takes_a_fixed_number_of_statements_whatever_its_size(org):
+    """A burst's cost is mostly per batch (every statement is built, sent and answered once for all
+    its deliveries), so the statements are pinned: a batch of 4 new people and a touch takes as
+    many as one of 12 and 3, and no more than it does now — routing reads no lead back, a new lead
+    has no indicator rows to take out first."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="fixed", secret="x" * 20)
+    deliveries_receive(_deliveries(source, [_item("first", "13916000001")]))  # makes the rotations' rows
+    counts = []
+    for size, first in ((4, 100), (12, 200)):
+        known = _lead_of(org.alice, f"+86139160{first:05d}")
+        items = [_item(f"n{first + n}", f"139160{first + n + 1:05d}") for n in range(size)]
+        items.append(_item(f"t{first}", known.contact.phone))
+        with CaptureQueriesContext(connection) as captured:
+            outcomes = deliveries_receive(_deliveries(source, items))
+        assert Counter(o.status for o in outcomes) == Counter({"created": size, "touch": 1})
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
+    assert counts[0] <= BATCH_STATEMENTS, "\n".join(q["sql"][:120] for q in captured.captured_queries)
+
+
+# both databases; 50 before routing took its facts from the leads as built and new leads skipped
+# taking their (absent) indicator rows out first
+BATCH_STATEMENTS = 42

@@ -51,17 +51,21 @@ def model_rows(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     alias = connection.alias
+    return [model.from_db(alias, names, values) for values in _converted(rows, converters)]
+
+
+def _converted(rows: list[tuple[Any, ...]], converters: list[tuple[int, Any, Any]]) -> list[Any]:
+    if not converters:
+        return rows
     found = []
     for row in rows:
-        values: Any = row
-        if converters:
-            values = list(row)
-            for index, functions, column in converters:
-                value = values[index]
-                for function in functions:
-                    value = function(value, column, connection)
-                values[index] = value
-        found.append(model.from_db(alias, names, values))
+        values = list(row)
+        for index, functions, column in converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, column, connection)
+            values[index] = value
+        found.append(values)
     return found
 
 
@@ -89,3 +93,34 @@ def _row_shape(model: type[models.Model]) -> tuple[str, list[str], list[tuple[in
             converters,
         )
     return shape
+
+
+def sql_rows(
+    sql: str, params: list[Any], fields: list[models.Field[Any, Any] | None]
+) -> list[tuple[Any, ...] | list[Any]]:
+    """The rows of hand-written SQL (over several tables: a join, an aggregate), each value read
+    as the ORM reads the model field at its position (`None`: the value as the database gives
+    it) — JSON decoded, times and datetimes made Python's, as in `model_rows`."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _converted(rows, _field_converters(tuple(fields)))
+
+
+_FIELD_CONVERTERS: dict[tuple[Any, ...], list[tuple[int, Any, Any]]] = {}
+
+
+def _field_converters(fields: tuple[models.Field[Any, Any] | None, ...]) -> list[tuple[int, Any, Any]]:
+    key = (fields, connection.alias, connection.vendor)
+    converters = _FIELD_CONVERTERS.get(key)
+    if converters is None:
+        converters = []
+        for index, field in enumerate(fields):
+            if field is None:
+                continue
+            column = field.get_col(field.model._meta.db_table)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                converters.append((index, functions, column))
+        _FIELD_CONVERTERS[key] = converters
+    return converters

@@ -63,7 +63,7 @@ def on_leads_arrived(
         funnel_import_entries_apply(stage_id=stage_id, source=source, entries=entries, owners=owners)
     else:
         raise TypeError("leads_arrived needs either `leads` or `stage_id`, `source` and `entries`")
-    indicator_facts_refresh_many(lead_ids=lead_ids)
+    indicator_facts_refresh_many(lead_ids=lead_ids, new=True)  # arrived: no rows of theirs yet
 
 
 def receivers_connect() -> None:

@@ -29,11 +29,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from salesloop.accounts.models import Province, User
+from salesloop.accounts.models import Province, Region, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
-from salesloop.core.rows import model_rows
+from salesloop.core.rows import model_rows, sql_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -145,14 +145,15 @@ def _receive(deliveries: list[Delivery]) -> list[Outcome]:
         items.append((index, _read(_Item(delivery=delivery, event=event))))
 
     readable = [item for _, item in items if item.person is not None]
-    _decide_and_write(readable, now)
+    provinces = _Provinces()
+    _decide_and_write(readable, now, provinces)
     InboundEvent.objects.bulk_create([item.event for _, item in items if not item.solo])
     new = [item for item in readable if item.is_new]
     _audit_arrivals(new)
     if new:
         # Last before the touches' notices (which name the new leads' owners): routing locks the
         # rules' rotations until commit, and other processes' batches wait for them.
-        _route_and_announce([item.lead for item in new])  # type: ignore[misc]
+        _route_and_announce([item.lead for item in new], provinces.region_codes)  # type: ignore[misc]
     _tell_owners([item for item in readable if not item.is_new and item.lead is not None])
 
     for index, item in items:
@@ -172,14 +173,14 @@ def _receive(deliveries: list[Delivery]) -> list[Outcome]:
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _route_and_announce(leads: list[Lead]) -> None:
+def _route_and_announce(leads: list[Lead], region_codes: dict[int, str]) -> None:
     """Route the batch's new leads, then make their C5 funnel rollups and C9 indicator rows
     (`crm.signals.leads_arrived`, from the leads as built: their stages are loaded) — once, under
     the owners routing gave them. Made before routing, under nobody, routing's `leads_reassigned`
     replayed every new lead's moves from nobody to its owner: ~15% of a burst's time (profiled)."""
-    from salesloop.routing.services import leads_route_bulk_owners
+    from salesloop.routing.services import leads_route_new
 
-    winners = leads_route_bulk_owners(lead_ids=[lead.pk for lead in leads], tell_each=True, unannounced=True)
+    winners = leads_route_new(leads=leads, region_codes=region_codes, tell_each=True)
     owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
     for lead in leads:
         lead.owner_id = owner_of.get(lead.pk, lead.owner_id)
@@ -219,7 +220,7 @@ def _read(item: _Item) -> _Item:
     return item
 
 
-def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
+def _decide_and_write(items: list[_Item], now: dt.datetime, provinces: _Provinces) -> None:
     """Identity for the whole batch in three reads, then customers, contacts, leads and their first
     moves in one insert each."""
     if not items:
@@ -227,7 +228,6 @@ def _decide_and_write(items: list[_Item], now: dt.datetime) -> None:
     known = _contacts_known(items)
     open_leads = _open_leads(list({c.pk for c in known.values()}))
     customers = _customers_by_key(items)
-    provinces = _Provinces()
     first_stages: dict[int | None, Any] = {}
 
     new_people: dict[tuple[str, str], _Item] = {}  # identity key → the batch item that created them
@@ -402,11 +402,22 @@ def _lead_plan(
 
 
 class _Provinces:
-    """Province code → a Province carrying its region id (all a new lead's region needs), read in
-    one query of plain rows, instances made only for the provinces the batch names."""
+    """Province code → a Province carrying its region id (all a new lead's region needs), and
+    region id → code (what routing reads of it), read in one query of plain rows, instances made
+    only for the provinces the batch names."""
 
     def __init__(self) -> None:
-        self._regions = dict(Province.objects.values_list("code", "region_id"))
+        q = connection.ops.quote_name
+        rows = sql_rows(
+            f"SELECT p.code, p.region_id, r.code FROM {q(Province._meta.db_table)} p"  # noqa: S608 -- our tables
+            f" LEFT JOIN {q(Region._meta.db_table)} r ON r.id = p.region_id",
+            [],
+            [None, None, None],
+        )
+        self._regions = {code: region_id for code, region_id, _ in rows}
+        self.region_codes: dict[int, str] = {
+            region_id: region_code for _, region_id, region_code in rows if region_id is not None
+        }
         self._made: dict[str, Province] = {}
 
     def get(self, code: str | None) -> Province | None:

@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from salesloop.accounts.models import Region, Team, User
 from salesloop.core import clock
 from salesloop.core.roles import Role
+from salesloop.core.rows import model_rows, sql_rows
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
 from salesloop.routing.models import Assignment, Leave, RoundRobinState
@@ -24,24 +26,17 @@ def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
     """Every rep and manager (inactive ones too, so a trace can say why they were skipped), with
     their routing profile, and the leaves overlapping [leaves_from, leaves_to]. Two queries, read
     as plain rows: routing a lead must not build a model instance per colleague."""
-    from salesloop.accounts.models import User as UserModel
+    from salesloop.routing.models import RepProfile
 
-    rows = UserModel.objects.filter(role__in=ROUTABLE_ROLES).values_list(
-        "id",
-        "username",
-        "display_name",
-        "first_name",
-        "last_name",
-        "region__code",
-        "team__name",
-        "is_active",
-        "role",
-        "rep_profile__specialties",
-        "rep_profile__max_open_leads",
-        "rep_profile__max_new_per_day",
-        "rep_profile__work_days",
-        "rep_profile__work_start",
-        "rep_profile__work_end",
+    profile = {f.name: f for f in RepProfile._meta.concrete_fields}
+    # Every routed batch reads the roster: written out (core.rows), as building the join with the
+    # ORM took several times as long as running it.
+    rows = sql_rows(
+        _roster_sql(),
+        [str(role) for role in ROUTABLE_ROLES],
+        [None] * 7
+        + [User._meta.get_field("is_active"), None]
+        + [profile[name] for name in ROSTER_PROFILE_FIELDS],
     )
     reps: dict[int, Rep] = {}
     for (
@@ -79,11 +74,44 @@ def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
             work_end=work_end,
         )
     leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
-    for user_id, starts_at, ends_at in Leave.objects.filter(
-        ends_at__gt=leaves_from, starts_at__lte=leaves_to
-    ).values_list("user_id", "starts_at", "ends_at"):
-        leaves.setdefault(user_id, []).append((starts_at, ends_at))
+    for leave in model_rows(
+        Leave,
+        "ends_at > %s AND starts_at <= %s",
+        [
+            connection.ops.adapt_datetimefield_value(leaves_from),
+            connection.ops.adapt_datetimefield_value(leaves_to),
+        ],
+    ):
+        leaves.setdefault(leave.user_id, []).append((leave.starts_at, leave.ends_at))
     return Roster(reps=reps, leaves=leaves)
+
+
+ROSTER_PROFILE_FIELDS = (
+    "specialties",
+    "max_open_leads",
+    "max_new_per_day",
+    "work_days",
+    "work_start",
+    "work_end",
+)
+
+
+def _roster_sql() -> str:
+    """Users of the routable roles with their region's code, their team's name and their routing
+    profile (the columns `roster_load` unpacks, in its order)."""
+    from salesloop.routing.models import RepProfile
+
+    q = connection.ops.quote_name
+    user, region, team = User._meta.db_table, Region._meta.db_table, Team._meta.db_table
+    profile = RepProfile._meta.db_table
+    profile_columns = ", ".join(f"p.{q(name)}" for name in ROSTER_PROFILE_FIELDS)
+    return (
+        "SELECT u.id, u.username, u.display_name, u.first_name, u.last_name, r.code, t.name,"  # noqa: S608 -- our tables
+        f" u.is_active, u.role, {profile_columns}"
+        f" FROM {q(user)} u LEFT JOIN {q(region)} r ON r.id = u.region_id"
+        f" LEFT JOIN {q(team)} t ON t.id = u.team_id LEFT JOIN {q(profile)} p ON p.user_id = u.id"
+        f" WHERE u.role IN (%s, %s) ORDER BY u.id"
+    )
 
 
 def lead_facts(lead: Lead, *, at: dt.datetime) -> LeadFacts:
@@ -192,8 +220,23 @@ class DatabaseState:
 
 
 def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
-    """Open leads per user, counted from lead_open_owner_status_idx alone (no lead row is read)."""
-    return dict(open_leads_query(user_ids))
+    """Open leads per user, counted from lead_open_owner_status_idx alone (no lead row is read).
+    Every routed batch counts: `open_leads_query` written out (core.rows), the same statement."""
+    ids = [int(user_id) for user_id in user_ids]
+    if not ids:
+        return {}
+    return dict(sql_rows(open_leads_sql(len(ids)), [*ids, LeadStatus.OPEN.value], [None, None]))  # type: ignore[arg-type]
+
+
+def open_leads_sql(users: int) -> str:
+    """`open_leads_query` for `users` owners, as hand-written SQL: parameters the owner ids, then
+    the open status."""
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    marks = ", ".join(["%s"] * users)
+    return (
+        f"SELECT owner_id, COUNT(*) FROM {table} WHERE owner_id IN ({marks}) AND status = %s"  # noqa: S608 -- our table, values bound
+        " GROUP BY owner_id"
+    )
 
 
 def open_leads_query(user_ids: Iterable[int]) -> QuerySet[Lead, tuple[int, int]]:
@@ -209,13 +252,18 @@ def open_leads_query(user_ids: Iterable[int]) -> QuerySet[Lead, tuple[int, int]]
 
 
 def received_today_counts(user_ids: Iterable[int], at: dt.datetime) -> dict[int, int]:
-    rows = (
-        Assignment.objects.filter(assignee_id__in=list(user_ids), created_at__gte=day_start(at))
-        .values("assignee_id")
-        .annotate(n=Count("id"))
-        .values_list("assignee_id", "n")
+    """Leads assigned to each user since the start of `at`'s day (written out, as open leads are)."""
+    ids = [int(user_id) for user_id in user_ids]
+    if not ids:
+        return {}
+    table = connection.ops.quote_name(Assignment._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT assignee_id, COUNT(id) FROM {table} WHERE assignee_id IN ({marks})"  # noqa: S608 -- our table, values bound
+        " AND created_at >= %s GROUP BY assignee_id"
     )
-    return dict(rows)
+    since = connection.ops.adapt_datetimefield_value(day_start(at))
+    return dict(sql_rows(sql, [*ids, since], [None, None]))  # type: ignore[arg-type]
 
 
 def references_check(definition: RuleSetDefinition) -> None:

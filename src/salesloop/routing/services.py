@@ -16,7 +16,7 @@ from django.db.models import Max
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row
+from salesloop.core.rows import first_row, model_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.notify.models import Notification
@@ -699,13 +699,22 @@ def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
             served,
         ):
             continue  # a rule no lead of the batch reached
-        type(row).objects.filter(pk=row.pk).update(
-            last_user_id=rotation.last_user_id,
-            counts=counts,
-            served=served,
-            turns=rotation.turns,
-            updated_at=at,
-        )
+        # written out: every routed batch moves one or two rotations on
+        model = type(row)
+        prep = {name: model._meta.get_field(name) for name in ("counts", "served", "updated_at")}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {connection.ops.quote_name(model._meta.db_table)}"  # noqa: S608 -- our table, values bound
+                " SET last_user_id = %s, counts = %s, served = %s, turns = %s, updated_at = %s WHERE id = %s",
+                [
+                    rotation.last_user_id,
+                    prep["counts"].get_db_prep_save(counts, connection),
+                    prep["served"].get_db_prep_save(served, connection),
+                    rotation.turns,
+                    prep["updated_at"].get_db_prep_save(at, connection),
+                    row.pk,
+                ],
+            )
 
 
 LOAD_REFRESH_SECONDS = 10
@@ -801,8 +810,9 @@ class BatchRouter:
         )
 
         def rotations_locked() -> dict[str, RoundRobinState]:
-            query = RoundRobinState.objects.select_for_update().filter(key__in=keys).order_by("key")
-            return {row.key: row for row in query}
+            marks = ", ".join(["%s"] * len(keys))
+            rows = model_rows(RoundRobinState, f"key IN ({marks})", keys, order_by="key", lock=True)
+            return {row.key: row for row in rows}
 
         rows = rotations_locked()
         if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
@@ -926,7 +936,50 @@ def leads_route_bulk_owners(
         if lead_id not in routed:
             router.decide(lead_id, facts)
             titles[lead_id] = title
+    return _routed_save(router, titles, tell_each=tell_each, unannounced=unannounced)
+
+
+def _routed_save(
+    router: BatchRouter, titles: dict[int, str], *, tell_each: bool, unannounced: bool
+) -> dict[int, list[int]]:
     router.save()
-    _owners_set(router.winners, now, signal=not unannounced)
+    _owners_set(router.winners, router.now, signal=not unannounced)
     router.notify(titles=titles if tell_each else None)
     return router.winners
+
+
+@transaction.atomic
+def leads_route_new(
+    *, leads: list[Lead], region_codes: dict[int, str], tell_each: bool = False
+) -> dict[int, list[int]]:
+    """`leads_route_bulk_owners` (unannounced) for leads the caller's transaction has just written,
+    as built (a burst of webhooks): open, unowned, unmerged and unrouted by construction, so their
+    facts are read from them — `lead.customer` and its province loaded, `region_codes` mapping
+    region ids to codes — instead of back from the database (`lead_facts_unrouted`, the same
+    facts: tests/intake/test_burst.py compares them)."""
+    if not leads:
+        return {}
+    now = clock.now()
+    router = BatchRouter.begin(now=now)
+    if router is None:
+        return {}
+    titles: dict[int, str] = {}
+    for lead in leads:
+        router.decide(lead.pk, new_lead_facts(lead, region_codes, now))
+        titles[lead.pk] = lead.title
+    return _routed_save(router, titles, tell_each=tell_each, unannounced=True)
+
+
+def new_lead_facts(lead: Lead, region_codes: dict[int, str], at: dt.datetime) -> engine.LeadFacts:
+    """What `lead_facts_unrouted` reads back of a lead, from the lead as built."""
+    customer = lead.customer
+    return engine.LeadFacts(
+        lead_id=lead.pk,
+        source=lead.source,
+        province=customer.province_id,
+        region=region_codes.get(lead.region_id) if lead.region_id is not None else None,
+        industry=customer.industry,
+        city=customer.city,
+        fields={str(k): str(v) for k, v in (lead.custom_fields or {}).items()},
+        at=at,
+    )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from django.db import connection, transaction
 
+from salesloop.core.rows import sql_rows
 from salesloop.insights.indicators.ledgers import ledgers_add, ledgers_rebuild
 from salesloop.insights.models.indicators import (
     SPAN_OPEN_END,
@@ -37,7 +38,9 @@ def stage_ranks() -> dict[int, int]:
     when it is one of the default codes, else by its position (capped at the last rank). Leads of
     other pipelines are so counted where a stage of the same place would be (docs/indicators.md)."""
     ranks = {}
-    for stage_id, code, position in Stage.objects.values_list("id", "code", "position"):
+    # every webhook batch asks: written out (core.rows)
+    table = connection.ops.quote_name(Stage._meta.db_table)
+    for stage_id, code, position in sql_rows(f"SELECT id, code, position FROM {table}", [], [None] * 3):  # noqa: S608 -- our table
         if code in DEFAULT_STAGE_CODES:
             ranks[stage_id] = DEFAULT_STAGE_CODES.index(code) + 1
         else:
@@ -94,11 +97,12 @@ def _statements(ranks: dict[int, int], leads: str = "BETWEEN %s AND %s") -> list
     return [(leads_sql, []), (spans_sql, [open_end]), (touches_sql, [])]
 
 
-def _refresh(leads: str, values: list[object], ranks: dict[int, int]) -> None:
+def _refresh(leads: str, values: list[object], ranks: dict[int, int], *, new: bool = False) -> None:
     """The per-lead rows of the leads `leads` (an SQL condition on the id, with its `values`)."""
     with connection.cursor() as cursor:
-        for table in _tables():
-            cursor.execute(f"DELETE FROM {table} WHERE lead_id {leads}", values)  # noqa: S608
+        if not new:
+            for table in _tables():
+                cursor.execute(f"DELETE FROM {table} WHERE lead_id {leads}", values)  # noqa: S608
         for sql, params in _statements(ranks, leads):
             cursor.execute(sql, [*params, *values])
 
@@ -114,11 +118,12 @@ def indicator_facts_refresh(*, lead_id: int) -> None:
     indicator_facts_refresh_many(lead_ids=[lead_id])
 
 
-def indicator_facts_refresh_many(*, lead_ids: list[int]) -> None:
+def indicator_facts_refresh_many(*, lead_ids: list[int], new: bool = False) -> None:
     """The same for leads written in bulk past the services (webhook batches, import chunks): a
     few statements per 900 leads, not a few per lead — or per run of up to RANGE_LEADS consecutive
     ids (an import chunk's leads have consecutive ids), selected as a range: the same rows, with a
-    tenth of the statements."""
+    tenth of the statements. `new`: the leads have just arrived and have no rows yet (`leads_arrived`),
+    so there is nothing to take out first — half the statements of a webhook batch's refresh."""
     ranks = stage_ranks() if lead_ids else {}
     loose: list[int] = []
     for lo, hi in _id_runs(lead_ids):
@@ -126,10 +131,12 @@ def indicator_facts_refresh_many(*, lead_ids: list[int]) -> None:
             loose.extend(range(lo, hi + 1))
             continue
         for start in range(lo, hi + 1, RANGE_LEADS):
-            _refresh_with_ledgers("BETWEEN %s AND %s", [start, min(start + RANGE_LEADS - 1, hi)], ranks)
+            _refresh_with_ledgers(
+                "BETWEEN %s AND %s", [start, min(start + RANGE_LEADS - 1, hi)], ranks, new=new
+            )
     for start in range(0, len(loose), 900):
         part: list[object] = list(loose[start : start + 900])
-        _refresh_with_ledgers(f"IN ({', '.join('%s' for _ in part)})", part, ranks)
+        _refresh_with_ledgers(f"IN ({', '.join('%s' for _ in part)})", part, ranks, new=new)
 
 
 RANGE_MIN_LEADS = 100  # a shorter run of consecutive ids is selected by an IN list
@@ -147,12 +154,15 @@ def _id_runs(lead_ids: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _refresh_with_ledgers(leads: str, values: list[object], ranks: dict[int, int]) -> None:
+def _refresh_with_ledgers(
+    leads: str, values: list[object], ranks: dict[int, int], *, new: bool = False
+) -> None:
     """The rows of the leads `leads` selects, their old contribution taken out of the ledgers and
-    the new one added, in one transaction."""
+    the new one added, in one transaction (`new`: they have neither rows nor a contribution yet)."""
     with transaction.atomic():
-        ledgers_add(sign=-1, where=f"lead_id {leads}", params=values)
-        _refresh(leads, values, ranks)
+        if not new:
+            ledgers_add(sign=-1, where=f"lead_id {leads}", params=values)
+        _refresh(leads, values, ranks, new=new)
         ledgers_add(sign=1, where=f"lead_id {leads}", params=values)
 
 
