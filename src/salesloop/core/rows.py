@@ -124,3 +124,68 @@ def _field_converters(fields: tuple[models.Field[Any, Any] | None, ...]) -> list
                 converters.append((index, functions, column))
         _FIELD_CONVERTERS[key] = converters
     return converters
+
+
+def instances_insert(instances: list[Any]) -> None:
+    """`bulk_create` for the few inserts every webhook batch makes (events, customers, contacts,
+    leads, their first moves, audit entries, notifications): one `INSERT … VALUES (…), (…) …
+    RETURNING` per model, written out, the new ids set on the instances. Django's `bulk_create`
+    does the same, but builds each value through its SQL compiler, which cost more than the
+    database spent storing the rows (measured on a burst of webhooks).
+
+    As `bulk_create`: each field's `pre_save` (defaults, auto_now) and `get_db_prep_save` give the
+    value; a foreign key whose object is cached takes that object's id (an unsaved one is refused);
+    no `save()` or signal runs; the instances are marked saved."""
+    if not instances:
+        return
+    model = type(instances[0])
+    fields, head = _insert_shape(model)
+    per_statement = max(1, INSERT_PARAMETERS // len(fields))
+    one_row = f"({', '.join(['%s'] * len(fields))})"
+    pk = model._meta.pk
+    assert pk is not None
+    returning = f" RETURNING {connection.ops.quote_name(pk.column)}"
+    for start in range(0, len(instances), per_statement):
+        part = instances[start : start + per_statement]
+        values: list[Any] = []
+        for instance in part:
+            for field, relation in fields:
+                if relation is not None and getattr(instance, field.attname) is None:
+                    related = relation.get_cached_value(instance, default=None)
+                    if related is not None:
+                        if related.pk is None:
+                            label = f"{model._meta.label}.{field.name}"
+                            raise ValueError(f"{label}: the related {related._meta.label} is not saved")
+                        # the object again, not its id: setting the id would drop it from the cache
+                        setattr(instance, field.name, related)
+                values.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+        with connection.cursor() as cursor:
+            cursor.execute(head + ", ".join([one_row] * len(part)) + returning, values)
+            ids = [row[0] for row in cursor.fetchall()]
+        for instance, new_id in zip(part, ids, strict=True):
+            setattr(instance, pk.attname, new_id)
+            instance._state.adding = False
+            instance._state.db = connection.alias
+
+
+INSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
+
+_INSERT_SHAPES: dict[tuple[Any, ...], tuple[list[tuple[Any, Any]], str]] = {}
+
+
+def _insert_shape(model: type[models.Model]) -> tuple[list[tuple[Any, Any]], str]:
+    """The fields an insert fills (every concrete one but an automatic id), each with itself as a
+    relation when it is a foreign key, and the statement's head."""
+    key = (model, connection.alias, connection.vendor)
+    shape = _INSERT_SHAPES.get(key)
+    if shape is None:
+        fields = [
+            (field, field if field.is_relation else None)
+            for field in model._meta.concrete_fields
+            if not (field.primary_key and isinstance(field, models.AutoField))
+        ]
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f, _ in fields)
+        head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 -- names from model meta
+        shape = _INSERT_SHAPES[key] = (fields, head)
+    return shape

@@ -33,7 +33,7 @@ from salesloop.accounts.models import Province, Region, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
-from salesloop.core.rows import model_rows, sql_rows
+from salesloop.core.rows import instances_insert, model_rows, sql_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -93,10 +93,13 @@ def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
     """Store and process deliveries together; one Outcome per delivery, in order."""
     if not deliveries:
         return []
+    # Reading the payloads needs no database: done before the write turn is taken, so that the
+    # web processes of a SQLite server read theirs while another writes.
+    readings = [_reading(delivery) for delivery in deliveries]
     for _ in range(BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _receive(deliveries)
+                return _receive(deliveries, readings)
         except (IntegrityError, OperationalError):
             # Another process stored one of these people or event ids between our reads and our
             # writes (or PostgreSQL broke a lock cycle): nothing of the batch was kept. Read again:
@@ -115,7 +118,7 @@ def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
     ]
 
 
-def _receive(deliveries: list[Delivery]) -> list[Outcome]:
+def _receive(deliveries: list[Delivery], readings: list[_Reading]) -> list[Outcome]:
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(deliveries)
     stored = _stored_events(deliveries)
@@ -142,12 +145,12 @@ def _receive(deliveries: list[Delivery]) -> list[Outcome]:
             attempts=1,
             processed_at=now,
         )
-        items.append((index, _read(_Item(delivery=delivery, event=event))))
+        items.append((index, _read(_Item(delivery=delivery, event=event), readings[index])))
 
     readable = [item for _, item in items if item.person is not None]
     provinces = _Provinces()
     _decide_and_write(readable, now, provinces)
-    InboundEvent.objects.bulk_create([item.event for _, item in items if not item.solo])
+    instances_insert([item.event for _, item in items if not item.solo])
     new = [item for item in readable if item.is_new]
     _audit_arrivals(new)
     if new:
@@ -202,21 +205,44 @@ def _stored_events(deliveries: list[Delivery]) -> dict[tuple[int, str], InboundE
     return stored
 
 
-def _read(item: _Item) -> _Item:
-    """Map and normalise the payload; a payload that cannot be read is a failed event with why."""
-    event = item.event
+@dataclass
+class _Reading:
+    """A payload mapped and normalised, or why it cannot be."""
+
+    arrival: Any = None
+    person: Person | None = None
+    normalised: dict[str, Any] | None = None
+    campaign: str = ""
+    error: str = ""
+    solo: bool = False  # a referral names its referrer: the one-at-a-time path checks it
+
+
+def _reading(delivery: Delivery) -> _Reading:
+    reading = _Reading()
+    source = delivery.source
     try:
-        item.arrival = _arrival(event)
-        event.normalised = item.arrival.as_json()
-        event.campaign = (item.arrival.campaign or item.delivery.source.default_campaign)[:120]
-        if item.arrival.referrer_customer_id:
-            item.solo = True  # a referral names its referrer: the one-at-a-time path checks it
-            return item
-        item.person = _person(item.delivery.source, item.arrival)
+        reading.arrival = arrival = _arrival(InboundEvent(source=source, body=delivery.body))
+        reading.normalised = arrival.as_json()
+        reading.campaign = (arrival.campaign or source.default_campaign)[:120]
+        if arrival.referrer_customer_id:
+            reading.solo = True
+            return reading
+        reading.person = _person(source, arrival)
     except ProcessingError as exc:
-        event.status, event.error = EventStatus.FAILED, str(exc)
+        reading.error = str(exc)
     except ValidationError as exc:
-        event.status, event.error = EventStatus.FAILED, _validation_reason(exc)
+        reading.error = _validation_reason(exc)
+    return reading
+
+
+def _read(item: _Item, reading: _Reading) -> _Item:
+    """The payload's reading on the item; a payload that cannot be read is a failed event with why."""
+    event = item.event
+    item.arrival, item.person, item.solo = reading.arrival, reading.person, reading.solo
+    if reading.normalised is not None:
+        event.normalised, event.campaign = reading.normalised, reading.campaign
+    if reading.error:
+        event.status, event.error = EventStatus.FAILED, reading.error
     return item
 
 
@@ -252,18 +278,13 @@ def _decide_and_write(items: list[_Item], now: dt.datetime, provinces: _Province
 
     new = [item for item in items if item.is_new]
     new_customers = [item.lead.customer for item in new if "customer" in item.created]  # type: ignore[union-attr]
-    Customer.objects.bulk_create(new_customers)
+    instances_insert(new_customers)
+    # (each insert takes the ids of the objects saved just before: a contact its new customer's …)
     new_contacts = [item.lead.contact for item in new if "contact" in item.created]  # type: ignore[union-attr]
-    for contact in new_contacts:
-        # Assigning the saved object again takes its new id and keeps it cached (setting the id
-        # alone would forget the object, and reading it later would cost a query per delivery).
-        contact.customer = contact.customer
-    Contact.objects.bulk_create(new_contacts)
+    instances_insert(new_contacts)
     leads = [item.lead for item in new]
-    for lead in leads:
-        lead.customer, lead.contact = lead.customer, lead.contact  # type: ignore[union-attr]
-    Lead.objects.bulk_create(leads)  # type: ignore[arg-type]
-    StageMove.objects.bulk_create(_first_moves(leads))  # type: ignore[arg-type]
+    instances_insert(leads)
+    instances_insert(_first_moves(leads))  # type: ignore[arg-type]
     for item in items:
         item.event.lead = item.lead
     for item in new:
@@ -295,12 +316,10 @@ def _contacts_known(items: list[_Item]) -> dict[tuple[str, str], Contact]:
         if not values:
             continue
         column = columns[kind]
-        query = Contact.objects.filter(**{f"{column}__in": values}).order_by("id")
+        where = f"{column} IN ({', '.join(['%s'] * len(values))})"
         if kind != "email":
-            query = query.exclude(**{column: ""})  # the partial unique index's condition, for SQLite
-        if connection.features.has_select_for_update:
-            query = query.select_for_update()
-        for contact in query:
+            where += f" AND {column} <> ''"  # the partial unique index's condition, for SQLite
+        for contact in model_rows(Contact, where, sorted(values), lock=True):
             known.setdefault((kind, getattr(contact, column)), contact)
     return known
 
@@ -325,9 +344,9 @@ def _open_leads(contact_ids: list[int]) -> dict[int, Lead]:
     if not contact_ids:
         return {}
     leads: dict[int, Lead] = {}
-    for lead in Lead.objects.filter(
-        contact_id__in=contact_ids, status=LeadStatus.OPEN, merged_into__isnull=True
-    ).order_by("id"):
+    marks = ", ".join(["%s"] * len(contact_ids))
+    where = f"contact_id IN ({marks}) AND status = %s AND merged_into_id IS NULL"
+    for lead in model_rows(Lead, where, [*contact_ids, LeadStatus.OPEN.value]):
         leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
     return leads
 
@@ -337,7 +356,8 @@ def _customers_by_key(items: list[_Item]) -> dict[str, Customer]:
     keys.discard("")
     found: dict[str, Customer] = {}
     if keys:
-        for customer in Customer.objects.filter(name_key__in=keys).order_by("id"):
+        where = f"name_key IN ({', '.join(['%s'] * len(keys))})"
+        for customer in model_rows(Customer, where, sorted(keys)):
             found.setdefault(customer.name_key, customer)
     return found
 
@@ -481,7 +501,7 @@ def _audit_arrivals(items: list[_Item]) -> None:
                 after=jsonable({**snapshot(lead, LEAD_FIELDS), "created": created, "via": via}),
             )
         )
-    AuditEntry.objects.bulk_create(entries)
+    instances_insert(entries)
 
 
 def _tell_owners(items: list[_Item]) -> None:
@@ -505,4 +525,4 @@ def _tell_owners(items: list[_Item]) -> None:
                 link=f"/leads/{lead.pk}/",
             )
         )
-    Notification.objects.bulk_create(notifications)
+    instances_insert(notifications)

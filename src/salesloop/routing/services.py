@@ -16,7 +16,7 @@ from django.db.models import Max
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row, model_rows
+from salesloop.core.rows import first_row, instances_insert, model_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.notify.models import Notification
@@ -892,7 +892,7 @@ class BatchRouter:
         from salesloop.accounts.models import User
 
         if titles is not None:
-            Notification.objects.bulk_create(
+            instances_insert(
                 [
                     _winner_notification(winner_id, rule_name, Lead(pk=lead_id, title=titles[lead_id]))
                     for winner_id, rule_name, lead_id in self.decided
