@@ -596,6 +596,20 @@ def rotation_key(rule_id: str) -> str:
     return f"rule:{rule_id}"
 
 
+def not_reached_rule(rule_id: str, name: str, priority: int, strategy: str) -> dict[str, Any]:
+    """A rule's entry in a trace when an earlier rule already won."""
+    return {
+        "id": rule_id,
+        "name": name,
+        "priority": priority,
+        "strategy": strategy,
+        "matched": None,
+        "outcome": "not_reached",
+        "conditions": [],
+        "candidates": [],
+    }
+
+
 def decide(
     *,
     facts: LeadFacts,
@@ -622,18 +636,7 @@ def decide(
         if winner_id is not None:
             if not with_trace:
                 break
-            trace_rules.append(
-                {
-                    "id": rule_id,
-                    "name": name,
-                    "priority": priority,
-                    "strategy": strategy,
-                    "matched": None,
-                    "outcome": "not_reached",
-                    "conditions": [],
-                    "candidates": [],
-                }
-            )
+            trace_rules.append(not_reached_rule(rule_id, name, priority, strategy))
             continue
         if when is None:
             matched, checks = True, []

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from salesloop.routing.engine import KEPT
+from salesloop.routing.engine import KEPT, not_reached_rule
 from salesloop.routing.ruleset import RuleSetDefinition
 
 PACKED = 1
@@ -108,18 +108,7 @@ def unpack(stored: dict[str, Any], definition: RuleSetDefinition | None) -> dict
     evaluated = {rule["id"] for rule in rules}
     for rule_id, name, priority, strategy in steps:
         if rule_id not in evaluated:
-            rules.append(
-                {
-                    "id": rule_id,
-                    "name": name,
-                    "priority": priority,
-                    "strategy": strategy,
-                    "matched": None,
-                    "outcome": "not_reached",
-                    "conditions": [],
-                    "candidates": [],
-                }
-            )
+            rules.append(not_reached_rule(rule_id, name, priority, strategy))
     public = {key: value for key, value in stored.items() if key != "packed"}
     public["rules"] = rules
     return public

@@ -1,4 +1,5 @@
-"""Django's SQLite backend, with two changes for a burst of concurrent writes (webhook intake):
+"""Django's SQLite backend, with two changes for a burst of concurrent writes (webhook intake)
+(and a cheaper conversion of each statement's placeholders, `CursorWrapper`):
 
 1. Write transactions of one process take turns on a Python lock before `BEGIN IMMEDIATE`.
    SQLite has one writer at a time. When several threads of a server ask for the write lock at
@@ -74,6 +75,18 @@ def _checkpointer(path: str) -> _Checkpointer:
         return worker
 
 
+class CursorWrapper(base.SQLiteCursorWrapper):
+    """Django's cursor, with its "%s" → "?" conversion done by `str.replace` where that gives the
+    same statement (no "%%" in it): Django's regular expression took ~95 µs for one insert of a
+    webhook batch (16 rows × 20 columns), several percent of a burst's time (profiled); the
+    replacement takes a few."""
+
+    def convert_query(self, query: str, *, param_names: Any = None) -> str:
+        if param_names is None and "%%" not in query:
+            return query.replace("%s", "?")
+        return super().convert_query(query, param_names=param_names)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _holds_write_turn = False
     _checkpoints: _Checkpointer | None = None
@@ -87,6 +100,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             connection.execute("PRAGMA wal_autocheckpoint = 0")
             self._checkpoints = _checkpointer(path)
         return connection
+
+    def create_cursor(self, name: Any = None) -> Any:
+        return self.connection.cursor(factory=CursorWrapper)
 
     def _start_transaction_under_autocommit(self) -> None:
         _write_turn.acquire()
