@@ -13,7 +13,7 @@ to a batch of deliveries in one transaction with a fixed number of statements:
   it, and its owner is told; a person named by an earlier delivery of the same batch too;
 - anyone else becomes a lead (with a new or existing customer and contact) entering the first
   stage, audited by one `lead.arrive` entry, and every new lead of the batch is routed at once
-  with the same engine and trace as one at a time (`routing.services.leads_route_bulk`).
+  with the same engine and trace as one at a time (`routing.services.leads_route_new`).
 
 Correctness does not depend on the batch: identities are unique in the database. Should another
 process store one of the batch's people or event ids first, the batch is rolled back and its

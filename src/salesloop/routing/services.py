@@ -736,7 +736,7 @@ class BatchRouter:
     and the same trace as one at a time, in a fixed number of queries: the rotations of every rule
     locked once, loads read once, every decision made in memory; then `save` appends the
     assignments and moves the rotations on. Who sets the owners is the caller's: a burst updates
-    leads already written (`leads_route_bulk_owners`); an import decides before it writes its
+    leads it has just written (`leads_route_new`); an import decides before it writes its
     leads, and writes them with their owners (`intake.imports`) — no second write of every row.
 
     `begin` is None when no rule set is in force and no A/B test runs: the leads wait in their
