@@ -14,6 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from salesloop.core.schemas import RecordId, Text
 from salesloop.routing import reps
+from salesloop.routing.roster import ROSTER_PROFILE_FIELDS  # the routing profile, in its order
 
 router = Router()
 
@@ -114,17 +115,7 @@ class LeaveIn(Schema):
 def _rep_out(review: reps.RepReview, days: int) -> dict[str, Any]:
     out = dataclasses.asdict(review)
     out["region"] = out.pop("region_code")
-    out["profile"] = {
-        name: out.pop(name)
-        for name in (
-            "specialties",
-            "max_open_leads",
-            "max_new_per_day",
-            "work_days",
-            "work_start",
-            "work_end",
-        )
-    }
+    out["profile"] = {name: out.pop(name) for name in ROSTER_PROFILE_FIELDS}
     out["suggestions"] = [
         {**dataclasses.asdict(s), "text": reps.suggestion_sentence(s)} for s in review.suggestions
     ]
