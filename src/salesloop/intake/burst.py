@@ -50,10 +50,10 @@ from salesloop.intake.services import (
     Person,
     ProcessingError,
     _arrival,
-    _merge_candidates_suggest,
     _person,
     _validation_reason,
     event_receive,
+    merge_candidates_suggest,
     outcome_of,
 )
 from salesloop.notify.models import Notification
@@ -287,9 +287,8 @@ def _decide_and_write(items: list[_Item], now: dt.datetime, provinces: _Province
     instances_insert(_first_moves(leads))  # type: ignore[arg-type]
     for item in items:
         item.event.lead = item.lead
-    for item in new:
-        if item.customer_existed:  # a company we knew may hold a look-alike lead (C1.5)
-            _merge_candidates_suggest(item.lead, item.lead.contact, item.lead.customer)  # type: ignore[union-attr,arg-type]
+    # a company we knew may hold a look-alike lead (C1.5)
+    merge_candidates_suggest([item.lead for item in new if item.customer_existed])  # type: ignore[misc]
 
 
 def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row
+from salesloop.core.rows import first_row, sql_rows
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.phones import PhoneError, phone_parse
 from salesloop.crm.services import lead_arrive
@@ -448,7 +448,7 @@ def _lead_for_arrival(source: Source, arrival: Arrival, event: InboundEvent) -> 
             **lead_fields,
         )
     if customer is not None:  # a company created just now has no other leads to look alike
-        _merge_candidates_suggest(lead, lead.contact, lead.customer)
+        merge_candidates_suggest([lead])
     # C8: the new lead is routed in the transaction that stores it, with its trace.
     lead_route(lead=lead, actor=recorder)
     return lead, True
@@ -467,41 +467,70 @@ def _touch_notify(lead: Lead, event: InboundEvent) -> None:
     )
 
 
-def _merge_candidates_suggest(lead: Lead, contact: Contact, customer: Customer) -> None:
-    """Fuzzy identity (SPEC C1.4): another open lead of the same company whose contact's name is
-    similar is suggested for merge, with the reason — never merged automatically."""
-    if not customer.name_key or customer.name.endswith("（个人）"):
-        return
-    candidates = (
-        Lead.objects.filter(
-            customer__name_key=customer.name_key, status=LeadStatus.OPEN, merged_into__isnull=True
-        )
-        .exclude(pk=lead.pk)
-        .select_related("contact")
-        .order_by("-id")[:20]
+MERGE_CANDIDATES_PER_LEAD = 20  # a company's newest open leads compared with an arrival
+
+
+def merge_candidates_sql(keys: int) -> str:
+    """The open-or-not leads of the companies of `keys` name keys, with their contacts' names.
+
+    Reached through the customers (`name_key`'s index, then the leads' `customer_id` index): asked
+    for a company's *open* leads newest first, SQLite walked every open lead by `lead_status_idx`
+    until it had 20 — the whole open book for a company with fewer, per arrival (tests/intake/
+    test_hooks.py explains the plan). The status is therefore checked by the caller."""
+    lead, customer, contact = Lead._meta.db_table, Customer._meta.db_table, Contact._meta.db_table
+    marks = ", ".join(["%s"] * keys)
+    return (
+        f"SELECT l.id, l.status, l.merged_into_id, c.name_key, ct.name FROM {customer} c "  # noqa: S608 -- our tables, values bound
+        f"JOIN {lead} l ON l.customer_id = c.id LEFT JOIN {contact} ct ON ct.id = l.contact_id "
+        f"WHERE c.name_key IN ({marks})"
     )
-    for other in candidates:
-        other_name = other.contact.name if other.contact else ""
-        similarity = difflib.SequenceMatcher(None, contact.name, other_name).ratio()
-        same_surname = bool(contact.name and other_name and contact.name[0] == other_name[0])
-        if similarity < 0.5 and not (same_surname and len(contact.name) <= 3):
-            continue
-        score = round(0.5 + similarity / 2, 3)
-        MergeSuggestion.objects.get_or_create(
-            lead=lead,
-            candidate=other,
-            defaults={
-                "score": score,
-                "explanation": explanations.build(
-                    "merge_suggestion",
-                    company_key=customer.name_key,
-                    name=contact.name,
-                    other_name=other_name,
-                    name_similarity=round(similarity, 3),
-                    same_surname=same_surname,
-                ),
-            },
-        )
+
+
+def merge_candidates_suggest(leads: list[Lead]) -> None:
+    """Fuzzy identity (SPEC C1.4): another open lead of the same company whose contact's name is
+    similar is suggested for merge, with the reason — never merged automatically.
+
+    For leads that have just arrived (their `contact` and `customer` loaded; a burst's several at
+    once, with one read): each is compared with the company's newest open leads that arrived before
+    it, as if they had arrived one at a time."""
+    wanted = [
+        lead
+        for lead in leads
+        if lead.customer.name_key and not lead.customer.name.endswith("（个人）")  # type: ignore[union-attr]
+    ]
+    if not wanted:
+        return
+    keys = sorted({lead.customer.name_key for lead in wanted})  # type: ignore[union-attr]
+    rows = sql_rows(merge_candidates_sql(len(keys)), keys, [None] * 5)
+    open_by_key: dict[str, list[tuple[int, str]]] = {}  # name key → its open leads, newest first
+    for lead_id, status, merged_into_id, key, name in sorted(rows, key=lambda row: -row[0]):
+        if status == LeadStatus.OPEN and merged_into_id is None:
+            open_by_key.setdefault(key, []).append((lead_id, name or ""))
+    suggestions = []
+    for lead in wanted:
+        customer, name = lead.customer, lead.contact.name if lead.contact else ""  # type: ignore[union-attr]
+        earlier = [other for other in open_by_key.get(customer.name_key, []) if other[0] < lead.pk]  # type: ignore[union-attr]
+        for other_id, other_name in earlier[:MERGE_CANDIDATES_PER_LEAD]:
+            similarity = difflib.SequenceMatcher(None, name, other_name).ratio()
+            same_surname = bool(name and other_name and name[0] == other_name[0])
+            if similarity < 0.5 and not (same_surname and len(name) <= 3):
+                continue
+            suggestions.append(
+                MergeSuggestion(
+                    lead=lead,
+                    candidate_id=other_id,
+                    score=round(0.5 + similarity / 2, 3),
+                    explanation=explanations.build(
+                        "merge_suggestion",
+                        company_key=customer.name_key,  # type: ignore[union-attr]
+                        name=name,
+                        other_name=other_name,
+                        name_similarity=round(similarity, 3),
+                        same_surname=same_surname,
+                    ),
+                )
+            )
+    MergeSuggestion.objects.bulk_create(suggestions, ignore_conflicts=True)
 
 
 @transaction.atomic
