@@ -33,7 +33,7 @@ from salesloop.accounts.models import Province, Region, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
-from salesloop.core.rows import instances_insert, model_rows, sql_rows
+from salesloop.core.rows import instances_insert, model_rows, not_blank, sql_rows
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -197,9 +197,10 @@ def _stored_events(deliveries: list[Delivery]) -> dict[tuple[int, str], InboundE
             ids_by_source.setdefault(d.source.pk, set()).add(d.external_id[:128])
     stored: dict[tuple[int, str], InboundEvent] = {}
     for source_id, ids in ids_by_source.items():
-        # `external_id <> ''` repeats the partial unique index's condition so SQLite uses it.
+        # repeats the partial unique index's condition, so SQLite uses it (and not every event of the
+        # source by its source_id index)
         marks = ", ".join(["%s"] * len(ids))
-        where = f"external_id <> '' AND source_id = %s AND external_id IN ({marks})"
+        where = f"{not_blank('external_id')} AND source_id = %s AND external_id IN ({marks})"
         for event in model_rows(InboundEvent, where, [source_id, *ids], order_by=""):
             stored[(source_id, event.external_id)] = event
     return stored
@@ -317,7 +318,7 @@ def _contacts_known(items: list[_Item]) -> dict[tuple[str, str], Contact]:
         column = columns[kind]
         where = f"{column} IN ({', '.join(['%s'] * len(values))})"
         if kind != "email":
-            where += f" AND {column} <> ''"  # the partial unique index's condition, for SQLite
+            where += f" AND {not_blank(column)}"  # the partial unique index's condition, for SQLite
         for contact in model_rows(Contact, where, sorted(values), lock=True):
             known.setdefault((kind, getattr(contact, column)), contact)
     return known
@@ -339,14 +340,16 @@ def _earlier_person(person: Person, arrival: Any, new_people: dict[tuple[str, st
 
 
 def _open_leads(contact_ids: list[int]) -> dict[int, Lead]:
-    """Each contact's open lead, the oldest if there are several (as `_open_lead`)."""
+    """Each contact's open lead, the oldest if there are several (as `_open_lead`). Open and
+    unmerged is checked here, so the contact index is SQLite's only choice: with the status in the
+    query it walks every open lead (`lead_status_idx`) instead."""
     if not contact_ids:
         return {}
     leads: dict[int, Lead] = {}
     marks = ", ".join(["%s"] * len(contact_ids))
-    where = f"contact_id IN ({marks}) AND status = %s AND merged_into_id IS NULL"
-    for lead in model_rows(Lead, where, [*contact_ids, LeadStatus.OPEN.value]):
-        leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
+    for lead in model_rows(Lead, f"contact_id IN ({marks})", contact_ids):
+        if lead.status == LeadStatus.OPEN and lead.merged_into_id is None:
+            leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
     return leads
 
 

@@ -18,7 +18,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row, sql_rows
+from salesloop.core.rows import first_row, not_blank, sql_rows
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.phones import PhoneError, phone_parse
 from salesloop.crm.services import lead_arrive
@@ -322,18 +322,18 @@ def _person(source: Source, arrival: Arrival) -> Person:
 
 def _contact_find(person: Person, arrival: Arrival, *, lock: bool = False) -> Contact | None:
     """The person, by phone, then WeCom id, then e-mail (the lowest id, should two share an e-mail).
-    Each query repeats its partial unique index's condition (`<> ''`): SQLite uses a partial index
-    only then, and would otherwise scan every contact. `lock` takes the found contact's row lock
+    Each query repeats its partial unique index's condition (`not_blank`): SQLite uses a partial
+    index only then, and would otherwise scan every contact. `lock` takes the found contact's row lock
     (PostgreSQL; SQLite's writer lock already serialises intake), under which its open lead is
     decided."""
     if person.phone:
-        found = first_row(Contact, "phone <> '' AND phone = %s", [person.phone], lock=lock)
+        found = first_row(Contact, f"{not_blank('phone')} AND phone = %s", [person.phone], lock=lock)
         if found is not None:
             return found
     if arrival.wecom_external_id:
         found = first_row(
             Contact,
-            "wecom_external_id <> '' AND wecom_external_id = %s",
+            f"{not_blank('wecom_external_id')} AND wecom_external_id = %s",
             [arrival.wecom_external_id],
             lock=lock,
         )

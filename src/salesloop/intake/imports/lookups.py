@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 
+from salesloop.core.rows import not_blank
 from salesloop.crm.models import Contact, Customer, Lead
 
 
@@ -63,8 +64,8 @@ def _rows_matching(
 
 def contacts_by(column: str, values: Collection[str]) -> list[tuple[Any, ...]]:
     """(id, value, customer id, customer's province, industry and city) of the contacts with one of
-    the values (the customer's facts are what routing reads of a new lead for a known person). The
-    `NOT (col = '')` repeats the condition of the partial unique indexes on phone and WeCom id:
+    the values (the customer's facts are what routing reads of a new lead for a known person).
+    `not_blank` repeats the condition of the partial unique indexes on phone and WeCom id:
     without it neither SQLite nor PostgreSQL (for lists over 100) can prove the index applies."""
     return _rows_matching(
         f't.id, t."{column}", t.customer_id, cu.province_id, cu.industry, cu.city',
@@ -72,7 +73,7 @@ def contacts_by(column: str, values: Collection[str]) -> list[tuple[Any, ...]]:
         column,
         values,
         join=f'LEFT JOIN "{Customer._meta.db_table}" cu ON cu.id = t.customer_id',
-        also=f"AND NOT (t.\"{column}\" = '')",
+        also=f"AND {not_blank(f't.{column}')}",
     )
 
 
