@@ -21,9 +21,15 @@ def test_clock_is_settable_and_refuses_naive_times():
         clock.set_now(dt.datetime(2026, 1, 1))
 
 
-def test_clock_can_be_pinned_by_environment_for_server_processes(monkeypatch):
-    monkeypatch.setenv("SALESLOOP_FAKE_NOW", "2026-05-01T08:00:00+08:00")
-    assert clock.now() == dt.datetime(2026, 5, 1, 0, 0, tzinfo=dt.UTC)
+def test_clock_can_be_pinned_by_environment_for_server_processes():
+    import os
+    import subprocess
+    import sys
+
+    ask = "from salesloop.core import clock; print(clock.now().isoformat())"
+    env = {**os.environ, "SALESLOOP_FAKE_NOW": "2026-05-01T08:00:00+08:00"}
+    answer = subprocess.run([sys.executable, "-c", ask], env=env, capture_output=True, text=True, check=True)
+    assert dt.datetime.fromisoformat(answer.stdout.strip()) == dt.datetime(2026, 5, 1, 0, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.django_db

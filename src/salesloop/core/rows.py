@@ -4,9 +4,10 @@ database spends running it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 M = TypeVar("M", bound=models.Model)
 
@@ -143,11 +144,17 @@ def instances_insert(instances: list[Any]) -> None:
 
     As `bulk_create`: each field's `pre_save` (defaults, auto_now) and `get_db_prep_save` give the
     value; a foreign key whose object is cached takes that object's id (an unsaved one is refused);
-    no `save()` or signal runs; the instances are marked saved."""
+    no `save()` or signal runs; the instances are marked saved.
+
+    The fields are given this thread's connection itself, not the `connection` proxy (each of its
+    attributes is looked up per thread), and a batch's moments (most rows share one, `now`) are
+    prepared once per kind of field."""
     if not instances:
         return
+    db = connections[connection.alias]
     model = type(instances[0])
     fields, head = _insert_shape(model)
+    moments: dict[tuple[type, dt.datetime], Any] = {}
     per_statement = max(1, INSERT_PARAMETERS // len(fields))
     one_row = f"({', '.join(['%s'] * len(fields))})"
     pk = model._meta.pk
@@ -166,14 +173,21 @@ def instances_insert(instances: list[Any]) -> None:
                             raise ValueError(f"{label}: the related {related._meta.label} is not saved")
                         # the object again, not its id: setting the id would drop it from the cache
                         setattr(instance, field.name, related)
-                values.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-        with connection.cursor() as cursor:
+                value = field.pre_save(instance, True)
+                if isinstance(value, dt.datetime):
+                    key = (type(field), value)
+                    if key not in moments:
+                        moments[key] = field.get_db_prep_save(value, db)
+                    values.append(moments[key])
+                else:
+                    values.append(field.get_db_prep_save(value, db))
+        with db.cursor() as cursor:
             cursor.execute(head + ", ".join([one_row] * len(part)) + returning, values)
             ids = [row[0] for row in cursor.fetchall()]
         for instance, new_id in zip(part, ids, strict=True):
             setattr(instance, pk.attname, new_id)
             instance._state.adding = False
-            instance._state.db = connection.alias
+            instance._state.db = db.alias
 
 
 INSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
