@@ -17,9 +17,11 @@ rate two cores of the server's own would sustain ("2-core ceiling"; the load gen
 them). With 32 clients each waiting for its answer, the mean latency is 32 / rate, so the closed
 loop measures the rate only; latency is then measured on the target's own terms: deliveries
 offered at 300/s (open loop, new people again, 20% repeats), each timed from when it was due.
+`--seed-leads N` starts from a book of N leads (`salesloop seed`) instead of an empty one: a
+statement that reads a whole table shows only then (bench/README.md).
 
     python -m bench.intake_webhooks [--requests 6000] [--clients 32] [--databases sqlite,postgresql]
-                                    [--no-routing] [--workers N] [--threads N]
+                                    [--no-routing] [--workers N] [--threads N] [--seed-leads N]
 
 SALESLOOP_BENCH_INTAKE_DB names the scratch PostgreSQL database (default salesloop_bench_intake).
 """
@@ -492,6 +494,7 @@ def run_one(
     routing: bool = True,
     workers: int = 0,
     threads: int = 0,
+    seed_leads: int = 0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="salesloop-intake-bench-") as tmp:
         workdir = Path(tmp)
@@ -505,6 +508,8 @@ def run_one(
         }
         env.pop("SALESLOOP_TESTING", None)
         _salesloop(env, "migrate", "-v0")
+        if seed_leads:  # a book of leads already there: statements that read whole tables show
+            _salesloop(env, "seed", "--leads", str(seed_leads), "--quiet")
         setup = (
             "import json; from bench.intake_webhooks import bench_setup; "
             f"print(json.dumps(bench_setup(routing={routing})))"
@@ -562,6 +567,7 @@ def run_one(
             "bench": "intake-webhooks",
             "db": database,
             "routing": routing,
+            "seed_leads": seed_leads,
             "server": {"workers": workers or "default", "threads": threads or "default"},
             "requests": requests,
             "clients": clients,
@@ -652,6 +658,12 @@ def main() -> None:
         "--workers", type=int, default=0, help="web workers of `salesloop serve` (its default)"
     )
     parser.add_argument("--threads", type=int, default=0, help="threads per worker (its default)")
+    parser.add_argument(
+        "--seed-leads",
+        type=int,
+        default=0,
+        help="leads (with customers, contacts, histories) seeded before the run (`salesloop seed`)",
+    )
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.1f}"
     rows = run(
@@ -661,6 +673,7 @@ def main() -> None:
         routing=not args.no_routing,
         workers=args.workers,
         threads=args.threads,
+        seed_leads=args.seed_leads,
     )
     print(f"cores: {os.cpu_count()}; load average before {load_before}, after {os.getloadavg()[0]:.1f}")
     print(table(rows))
