@@ -294,15 +294,12 @@ def test_open_leads_are_counted_from_the_index_alone(org):
     leads. The count must be answered from lead_open_owner_status_idx without the table."""
     from django.db import connection
 
-    from salesloop.routing.roster import open_lead_counts, open_leads_query, open_leads_sql
+    from salesloop.routing.roster import open_lead_counts, open_leads_sql
 
     lead_make(owner=org.alice)
-    query = open_leads_query([org.alice.pk, org.bob.pk])
     if connection.vendor == "sqlite":
         # SQLite's plan does not depend on statistics; PostgreSQL's does (on a near-empty table here
         # it reads whatever is cheapest) and it counts a partial index's rows without the table
-        assert "USING COVERING INDEX lead_open_owner_status_idx" in query.explain()
-        # and so does the same statement written out, which routing runs
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN QUERY PLAN " + open_leads_sql(2), [org.alice.pk, org.bob.pk, "open"])
             plan = " ".join(str(row) for row in cursor.fetchall())

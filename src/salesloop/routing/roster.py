@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, QuerySet
 
 from salesloop.accounts.models import Region, Team, User
 from salesloop.core import clock
@@ -221,7 +220,7 @@ class DatabaseState:
 
 def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
     """Open leads per user, counted from lead_open_owner_status_idx alone (no lead row is read).
-    Every routed batch counts: `open_leads_query` written out (core.rows), the same statement."""
+    Every routed batch counts, so the statement is written out (core.rows)."""
     ids = [int(user_id) for user_id in user_ids]
     if not ids:
         return {}
@@ -229,25 +228,14 @@ def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
 
 
 def open_leads_sql(users: int) -> str:
-    """`open_leads_query` for `users` owners, as hand-written SQL: parameters the owner ids, then
-    the open status."""
+    """(owner id, open leads) for `users` owners: parameters the owner ids, then the open status.
+    The status repeats the partial index's condition, so both databases count from the index, and
+    `COUNT(*)` asks for no column outside it."""
     table = connection.ops.quote_name(Lead._meta.db_table)
     marks = ", ".join(["%s"] * users)
     return (
         f"SELECT owner_id, COUNT(*) FROM {table} WHERE owner_id IN ({marks}) AND status = %s"  # noqa: S608 -- our table, values bound
         " GROUP BY owner_id"
-    )
-
-
-def open_leads_query(user_ids: Iterable[int]) -> QuerySet[Lead, tuple[int, int]]:
-    """(owner id, open leads) per user. The filter repeats the index's condition so both databases
-    count from the partial index, and `COUNT(*)` asks for no column outside it."""
-    return (
-        Lead.objects.filter(status=LeadStatus.OPEN, owner_id__in=list(user_ids))
-        .values("owner_id")
-        .annotate(n=Count("*"))
-        .values_list("owner_id", "n")
-        .order_by()
     )
 
 
