@@ -515,6 +515,11 @@ def run_one(
             f"print(json.dumps(bench_setup(routing={routing})))"
         )
         source = json.loads(_salesloop(env, "shell", "-c", setup).splitlines()[-1])
+        book = (
+            _count(env)
+            if seed_leads
+            else dict.fromkeys(("events", "leads", "routed", "owned", "distinct_ids"), 0)
+        )
         port = _free_port()
         serve = [sys.executable, "-m", "salesloop.cli", "serve", "--bind", f"127.0.0.1:{port}", "--no-worker"]
         if workers:
@@ -552,7 +557,7 @@ def run_one(
         finally:
             server.terminate()
             server.wait(timeout=30)
-        counts = _count(env)
+        counts = {k: v - book.get(k, 0) for k, v in _count(env).items()}  # what the run made
         unique_phones = len({json.loads(b)["phone"] for b in bodies})
         acknowledged = sum(
             v for phase in (intake, paced) for k, v in phase["statuses"].items() if k in {"created", "touch"}
@@ -614,7 +619,7 @@ def run(
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
-        f"{'db':<11}{'requests':>9}{'clients':>8}{'leads/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'db':<11}{'book':>8}{'requests':>9}{'clients':>8}{'leads/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'losses':>7}{'dup made':>9}{'routed':>7}{'healthz/s':>10}{'ratio':>7}"
         f"{'app cpu ms':>11}{'db cpu ms':>10}{'load gen cpu ms':>16}{'2-core ceiling/s':>17}"
         f"{'at 300/s: done/s':>17}{'p50':>9}{'p99':>9}"
@@ -634,7 +639,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             and r["duplicates_made"] == 0
         )
         lines.append(
-            f"{r['db']:<11}{r['requests']:>9}{r['clients']:>8}{r['leads_per_s']:>9}{r['p50_ms']:>8}{r['p99_ms']:>8}"
+            f"{r['db']:<11}{r['seed_leads']:>8}{r['requests']:>9}{r['clients']:>8}{r['leads_per_s']:>9}{r['p50_ms']:>8}{r['p99_ms']:>8}"
             f"{r['losses']:>7}{r['duplicates_made']:>9}{r['routed']:>7}{r['healthz_per_s']:>10}"
             f"{r['ratio_vs_healthz']:>7}{r['app_cpu_ms']:>11}{r['db_cpu_ms']:>10}{r['generator_cpu_ms']:>16}"
             f"{r['ceiling_2_cores_per_s'] or '-':>17}"

@@ -285,6 +285,11 @@ def main() -> int:
 
         say("intake: webhooks over HTTP …")
         extra["intake_webhooks"] = intake_webhooks.run(databases)
+        # and again on a book of leads already there, where a statement reading a whole table shows
+        book = int(os.environ.get("SALESLOOP_BENCH_INTAKE_SEED", "100000"))
+        if book:
+            say(f"intake: webhooks over HTTP, {book:,} leads seeded first …")
+            extra["intake_webhooks"] += intake_webhooks.run(databases, seed_leads=book)
         print()
         print(
             "intake: signed webhooks over HTTP to `salesloop serve`, 32 concurrent clients, 20% known people"
