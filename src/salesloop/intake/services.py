@@ -471,12 +471,11 @@ MERGE_CANDIDATES_PER_LEAD = 20  # a company's newest open leads compared with an
 
 
 def merge_candidates_sql(keys: int) -> str:
-    """The open-or-not leads of the companies of `keys` name keys, with their contacts' names.
-
-    Reached through the customers (`name_key`'s index, then the leads' `customer_id` index): asked
-    for a company's *open* leads newest first, SQLite walked every open lead by `lead_status_idx`
-    until it had 20 — the whole open book for a company with fewer, per arrival (tests/intake/
-    test_hooks.py explains the plan). The status is therefore checked by the caller."""
+    """Every lead, open or not, of the companies with one of `keys` name keys, with its contact's
+    name. Reached through the customers (`name_key`'s index, then the leads' `customer_id` index):
+    asked for a company's *open* leads newest first, SQLite walked every open lead by
+    `lead_status_idx` until it had 20 — the whole open book for a company with fewer, per arrival
+    (tests/intake/test_burst.py explains the plan). The caller checks the status."""
     lead, customer, contact = Lead._meta.db_table, Customer._meta.db_table, Contact._meta.db_table
     marks = ", ".join(["%s"] * keys)
     return (
