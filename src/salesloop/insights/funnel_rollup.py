@@ -241,14 +241,27 @@ def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], r
     table = quote(model._meta.db_table)
     columns = [*keys, *counters]
     adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
+    if connection.vendor == "postgresql":
+        # One array per column: the statement's text is the same whatever the number of rows, so
+        # psycopg parses it once (it re-parsed a long VALUES list on every call — 15% of a webhook
+        # burst's server time on PostgreSQL, profiled). The values are numbers, dates and codes:
+        # none carries the quotes that make text arrays slow to write (core/postgresql/base.py).
+        meta = model._meta
+        arrays = ", ".join(f"%s::{meta.get_field(c).db_type(connection)}[]" for c in columns)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
+            f"SELECT * FROM unnest({arrays}) {conflict}"
+        )
+        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+        return
     one_row = f"({', '.join(['%s'] * len(columns))})"
     per_statement = max(1, UPSERT_PARAMETERS // len(columns))
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         sql = (
             f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
-            f"VALUES {', '.join([one_row] * len(part))} "
-            f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
+            f"VALUES {', '.join([one_row] * len(part))} {conflict}"
         )
         cursor.execute(sql, [value for row in part for value in row])
 
