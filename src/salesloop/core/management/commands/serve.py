@@ -13,13 +13,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 def default_workers() -> int:
-    """One web process per core on PostgreSQL. On SQLite one process: SQLite has one writer at a
-    time, and writers of one process take turns on a lock (core/sqlite) where writers of many
-    processes would sleep in SQLite's busy handler."""
-    from django.conf import settings
-
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite"):
-        return 1
+    """One web process per core, on SQLite too: SQLite has one writer at a time, but the writers
+    of every process take turns on a lock (core/sqlite) rather than sleeping in SQLite's busy
+    handler, so one process's Python runs while another's transaction writes (webhooks on SQLite,
+    2 cores: 181 → 228 deliveries/s, bench/intake_webhooks.py)."""
     return os.cpu_count() or 1
 
 
