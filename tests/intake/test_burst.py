@@ -227,6 +227,77 @@ def test_the_group_commit_batches_what_queues_while_a_batch_is_written():
     assert answers == {1: [10], 2: [20, 30], 4: [40, 50], 6: [60, 70]}
 
 
+def test_what_queues_while_a_batch_waits_for_its_write_turn_joins_that_batch():
+    # given: a batch whose process, topped up, waits (for the write turn) before it asks for more,
+    # and a limit of 5 items a batch
+    turn = threading.Event()
+    batches: list[list[int]] = []
+
+    def process(items: list[int], more) -> list[int]:
+        turn.wait(5)
+        items = [*items, *more()]
+        batches.append(items)
+        return [item * 10 for item in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(process, max_batch=5, linger=0, top_up=True)
+    answers: dict[int, list[int]] = {}
+
+    def submit(items: list[int]) -> None:
+        answers[items[0]] = coalescer.submit(items)
+
+    leader = threading.Thread(target=submit, args=([1],))
+    leader.start()
+    while not coalescer._busy or coalescer._queue:
+        threading.Event().wait(0.01)
+    followers = [threading.Thread(target=submit, args=([n, n + 1],)) for n in (2, 4, 6)]
+    for thread in followers:
+        thread.start()
+    while len(coalescer._queue) < 3:
+        threading.Event().wait(0.01)
+
+    # when: the leader gets its turn
+    turn.set()
+    for thread in [leader, *followers]:
+        thread.join(5)
+
+    # then: the first two that queued joined the leader's batch (5 items: the limit), the third
+    # went in the next; every thread got its own answers
+    assert batches == [[1, 2, 3, 4, 5], [6, 7]]
+    assert answers == {1: [10], 2: [20, 30], 4: [40, 50], 6: [60, 70]}
+
+
+@pytest.mark.django_db
+def test_deliveries_that_join_a_batch_late_are_received_with_it(org, monkeypatch):
+    # given: a batch of two, two more deliveries that queued while it waited for the write turn
+    # (one the same new person as the batch's first), all read by their web threads beforehand
+    import salesloop.intake.burst as burst
+
+    source = source_create(actor=None, kind="api", name="late", secret="x" * 20)
+    first = burst.deliveries_read(_deliveries(source, [_item("p", "13700000031"), _item("q", "13700000032")]))
+    late = burst.deliveries_read(_deliveries(source, [_item("r", "13700000031"), _item("s", "13700000033")]))
+    asked: list[int] = []
+
+    def more() -> list[Delivery]:
+        asked.append(len(late))
+        return late
+
+    def read_again(delivery):
+        raise AssertionError("a delivery read by its web thread is read again in the batch")
+
+    monkeypatch.setattr(burst, "_reading", read_again)
+
+    # when: the batch is received, asking for more once it holds the turn
+    outcomes = deliveries_receive(first, more=more)
+
+    # then: one outcome per delivery, in order, the late ones after the others — the late copy of
+    # the batch's person a touch on the lead the batch made — and every event stored
+    assert asked == [2]
+    assert [o.status for o in outcomes] == ["created", "created", "touch", "created"]
+    assert outcomes[2].lead_id == outcomes[0].lead_id
+    assert sorted(InboundEvent.objects.values_list("external_id", flat=True)) == ["p", "q", "r", "s"]
+    assert Lead.objects.count() == 3
+
+
 def test_a_failed_batch_fails_each_of_its_threads_and_the_next_batch_goes_on():
     calls = 0
 

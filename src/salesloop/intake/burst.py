@@ -23,6 +23,7 @@ deliveries go one by one through `event_receive`, which resolves the race as it 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class Delivery:
     external_id: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     remote_addr: str | None = None
+    reading: _Reading | None = None  # the payload read (`deliveries_read`); read in the batch if None
 
 
 @dataclass
@@ -89,16 +91,26 @@ class _Item:
     solo: bool = False  # taken the one-at-a-time way, after the batch
 
 
-def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
-    """Store and process deliveries together; one Outcome per delivery, in order."""
+def deliveries_receive(
+    deliveries: list[Delivery], more: Callable[[], list[Delivery]] | None = None
+) -> list[Outcome]:
+    """Store and process deliveries together; one Outcome per delivery, in order. `more` (the
+    group commit's, intake/coalesce.py) is asked, once the transaction holds the write turn, for
+    deliveries that arrived meanwhile: they join the batch, their outcomes after the others'."""
     if not deliveries:
         return []
-    # Reading the payloads needs no database: done before the write turn is taken, so that the
-    # web processes of a SQLite server read theirs while another writes.
-    readings = [_reading(delivery) for delivery in deliveries]
+    deliveries = list(deliveries)
+    # Reading the payloads needs no database: done before the write turn is taken (by each
+    # request's own thread, `deliveries_read`, or here), so that the web processes of a SQLite
+    # server read theirs while another writes.
+    readings = _readings(deliveries)
     for _ in range(BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
+                if more is not None:
+                    late = more()
+                    deliveries += late
+                    readings += _readings(late)
                 return _receive(deliveries, readings)
         except (IntegrityError, OperationalError):
             # Another process stored one of these people or event ids between our reads and our
@@ -116,6 +128,20 @@ def deliveries_receive(deliveries: list[Delivery]) -> list[Outcome]:
         )
         for d in deliveries
     ]
+
+
+def deliveries_read(deliveries: list[Delivery]) -> list[Delivery]:
+    """Read (map and normalise) each delivery's payload ahead of its batch: a web thread does it
+    for its own request before it queues, so that a batch's leader, holding the write turn, does
+    not read the deliveries that join it late."""
+    for delivery in deliveries:
+        if delivery.reading is None:
+            delivery.reading = _reading(delivery)
+    return deliveries
+
+
+def _readings(deliveries: list[Delivery]) -> list[_Reading]:
+    return [d.reading if d.reading is not None else _reading(d) for d in deliveries]
 
 
 def _receive(deliveries: list[Delivery], readings: list[_Reading]) -> list[Outcome]:

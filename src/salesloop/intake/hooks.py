@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from salesloop.core import clock
 from salesloop.core.rows import first_row
-from salesloop.intake.burst import Delivery, deliveries_receive
+from salesloop.intake.burst import Delivery, deliveries_read, deliveries_receive
 from salesloop.intake.coalesce import Coalescer
 from salesloop.intake.models import InboundEvent, Source, SourceKind
 from salesloop.intake.services import MAX_BODY_BYTES, Outcome, event_receive
@@ -151,22 +151,24 @@ def receive_json_items(request: HttpRequest, source: Source, body: bytes) -> Htt
     if len(items) > 1000:
         return error(413, "at most 1000 items per request")
     id_key = _id_path(source)
-    deliveries = [
-        Delivery(
-            source=source,
-            body=json.dumps(item, ensure_ascii=False),
-            external_id=_external_id(item, id_key),
-            headers=headers,
-            remote_addr=ip,
-        )
-        for item in items
-    ]
+    deliveries = deliveries_read(
+        [
+            Delivery(
+                source=source,
+                body=json.dumps(item, ensure_ascii=False),
+                external_id=_external_id(item, id_key),
+                headers=headers,
+                remote_addr=ip,
+            )
+            for item in items
+        ]
+    )
     # Stored and processed together with whatever other threads of this process received at the
     # same moment (group commit); answered once committed.
     return answer(BURST.submit(deliveries), batch)
 
 
-BURST: Coalescer[Delivery, Outcome] = Coalescer(deliveries_receive)
+BURST: Coalescer[Delivery, Outcome] = Coalescer(deliveries_receive, top_up=True)
 
 
 def _id_path(source: Source) -> str:
