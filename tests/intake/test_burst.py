@@ -189,6 +189,26 @@ def test_a_replayed_batch_answers_the_same_and_creates_nothing(org):
     assert (Lead.objects.count(), InboundEvent.objects.count(), AuditEntry.objects.count()) == counts
 
 
+def _queue_behind_a_leader(coalescer: Coalescer[int, int], leading) -> tuple[list[threading.Thread], dict]:
+    """Submit [1], wait until `leading()` says its batch is under way, then submit [2, 3], [4, 5]
+    and [6, 7] and wait until all three queue; the threads, and each one's answers by first item."""
+    answers: dict[int, list[int]] = {}
+
+    def submit(items: list[int]) -> None:
+        answers[items[0]] = coalescer.submit(items)
+
+    leader = threading.Thread(target=submit, args=([1],))
+    leader.start()
+    while not leading():
+        threading.Event().wait(0.01)
+    followers = [threading.Thread(target=submit, args=([n, n + 1],)) for n in (2, 4, 6)]
+    for thread in followers:
+        thread.start()
+    while len(coalescer._queue) < 3:
+        threading.Event().wait(0.01)
+    return [leader, *followers], answers
+
+
 def test_the_group_commit_batches_what_queues_while_a_batch_is_written():
     # given: a batch that is held while more work queues behind it
     release = threading.Event()
@@ -201,24 +221,11 @@ def test_the_group_commit_batches_what_queues_while_a_batch_is_written():
         return [item * 10 for item in items]
 
     coalescer: Coalescer[int, int] = Coalescer(process)
-    answers: dict[int, list[int]] = {}
-
-    def submit(items: list[int]) -> None:
-        answers[items[0]] = coalescer.submit(items)
-
-    leader = threading.Thread(target=submit, args=([1],))
-    leader.start()
-    while not batches:
-        threading.Event().wait(0.01)
-    followers = [threading.Thread(target=submit, args=([n, n + 1],)) for n in (2, 4, 6)]
-    for thread in followers:
-        thread.start()
-    while len(coalescer._queue) < 3:
-        threading.Event().wait(0.01)
+    threads, answers = _queue_behind_a_leader(coalescer, lambda: bool(batches))
 
     # when: the first batch finishes
     release.set()
-    for thread in [leader, *followers]:
+    for thread in threads:
         thread.join(5)
 
     # then: the three that queued went together, and each thread got its own answers
@@ -240,24 +247,11 @@ def test_what_queues_while_a_batch_waits_for_its_write_turn_joins_that_batch():
         return [item * 10 for item in items]
 
     coalescer: Coalescer[int, int] = Coalescer(process, max_batch=5, linger=0, top_up=True)
-    answers: dict[int, list[int]] = {}
-
-    def submit(items: list[int]) -> None:
-        answers[items[0]] = coalescer.submit(items)
-
-    leader = threading.Thread(target=submit, args=([1],))
-    leader.start()
-    while not coalescer._busy or coalescer._queue:
-        threading.Event().wait(0.01)
-    followers = [threading.Thread(target=submit, args=([n, n + 1],)) for n in (2, 4, 6)]
-    for thread in followers:
-        thread.start()
-    while len(coalescer._queue) < 3:
-        threading.Event().wait(0.01)
+    threads, answers = _queue_behind_a_leader(coalescer, lambda: coalescer._busy and not coalescer._queue)
 
     # when: the leader gets its turn
     turn.set()
-    for thread in [leader, *followers]:
+    for thread in threads:
         thread.join(5)
 
     # then: the first two that queued joined the leader's batch (5 items: the limit), the third
