@@ -179,11 +179,13 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading]) -> list[Outco
     instances_insert([item.event for _, item in items if not item.solo])
     new = [item for item in readable if item.is_new]
     _audit_arrivals(new)
+    notices: list[Notification] = []  # the winners' and the touched owners', inserted together
     if new:
         # Last before the touches' notices (which name the new leads' owners): routing locks the
         # rules' rotations until commit, and other processes' batches wait for them.
-        _route_and_announce([item.lead for item in new], provinces.region_codes)  # type: ignore[misc]
-    _tell_owners([item for item in readable if not item.is_new and item.lead is not None])
+        _route_and_announce([item.lead for item in new], provinces.region_codes, notices)  # type: ignore[misc]
+    notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
+    instances_insert(notices)
 
     for index, item in items:
         if item.solo:
@@ -202,14 +204,15 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading]) -> list[Outco
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _route_and_announce(leads: list[Lead], region_codes: dict[int, str]) -> None:
+def _route_and_announce(leads: list[Lead], region_codes: dict[int, str], notices: list[Notification]) -> None:
     """Route the batch's new leads, then make their C5 funnel rollups and C9 indicator rows
     (`crm.signals.leads_arrived`, from the leads as built: their stages are loaded) — once, under
     the owners routing gave them. Made before routing, under nobody, routing's `leads_reassigned`
-    replayed every new lead's moves from nobody to its owner: ~15% of a burst's time (profiled)."""
+    replayed every new lead's moves from nobody to its owner: ~15% of a burst's time (profiled).
+    Each winner's notice is added to `notices`."""
     from salesloop.routing.services import leads_route_new
 
-    winners = leads_route_new(leads=leads, region_codes=region_codes, tell_each=True)
+    winners = leads_route_new(leads=leads, region_codes=region_codes, tell_each=True, notices=notices)
     owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
     for lead in leads:
         lead.owner_id = owner_of.get(lead.pk, lead.owner_id)
@@ -532,7 +535,7 @@ def _audit_arrivals(items: list[_Item]) -> None:
     instances_insert(entries)
 
 
-def _tell_owners(items: list[_Item]) -> None:
+def _touch_notices(items: list[_Item]) -> list[Notification]:
     """回流: each touched lead's owner hears once per delivery, as `_touch_notify` tells them. Leads
     created by this batch got their owner from routing just now: read it back."""
     fresh = [item.lead.pk for item in items if item.lead is not None and item.lead.owner_id is None]
@@ -553,4 +556,4 @@ def _tell_owners(items: list[_Item]) -> None:
                 link=f"/leads/{lead.pk}/",
             )
         )
-    instances_insert(notifications)
+    return notifications

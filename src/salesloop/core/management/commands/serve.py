@@ -29,6 +29,40 @@ def default_threads() -> int:
     return 32 if settings.DATABASES["default"]["ENGINE"].endswith("sqlite") else 16
 
 
+def web_command(bind: str, workers: int, threads: int, *, access_log: bool = False) -> list[str]:
+    """The gunicorn command line of `serve`'s web processes."""
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "salesloop.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
+        "--keep-alive",
+        "30",
+        "--error-logfile",
+        "-",
+        # Several servers (tests, benchmarks) may run side by side: no shared control socket.
+        "--no-control-socket",
+        # what each process loaded is left out of the collector's passes (core/gunicorn_hooks.py)
+        "--config",
+        "python:salesloop.core.gunicorn_hooks",
+    ]
+    if access_log:
+        command += ["--access-logfile", "-"]
+    return command
+
+
 class Command(BaseCommand):
     help = "Serve salesloop with gunicorn plus the background task worker; stops both together."
 
@@ -38,10 +72,10 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=int(os.environ.get("SALESLOOP_WEB_WORKERS", 0) or 0),
-            help="web worker processes (default: one per core; one on SQLite)",
+            help="web worker processes (default: one per core)",
         )
         parser.add_argument(
-            "--threads", type=int, default=0, help="threads per web worker (default 4; 16 on SQLite)"
+            "--threads", type=int, default=0, help="threads per web worker (default 16; 32 on SQLite)"
         )
         parser.add_argument(
             "--no-worker", action="store_true", help="serve the web only, without the task worker"
@@ -53,32 +87,7 @@ class Command(BaseCommand):
         threads = options["threads"] or default_threads()
         if workers < 1 or threads < 1:
             raise CommandError("--workers and --threads must be at least 1")
-        web_cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "salesloop.wsgi:application",
-            "--bind",
-            options["bind"],
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--graceful-timeout",
-            "10",
-            "--timeout",
-            "60",
-            "--keep-alive",
-            "30",
-            "--error-logfile",
-            "-",
-            # Several servers (tests, benchmarks) may run side by side: no shared control socket.
-            "--no-control-socket",
-        ]
-        if options["access_log"]:
-            web_cmd += ["--access-logfile", "-"]
+        web_cmd = web_command(options["bind"], workers, threads, access_log=options["access_log"])
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "salesloop.settings"),
