@@ -211,3 +211,42 @@ def _insert_shape(model: type[models.Model]) -> tuple[list[tuple[Any, Any]], str
         head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 -- names from model meta
         shape = _INSERT_SHAPES[key] = (fields, head)
     return shape
+
+
+UPDATE_ROWS = 5000  # rows per statement: a few values each, well under either database's limit
+
+
+def rows_update(
+    model: type[models.Model],
+    columns: tuple[str, ...],
+    rows: list[tuple[int, tuple[Any, ...]]],
+    same: dict[str, dt.datetime],
+) -> None:
+    """Rows of `model` given new values by id — `rows` is (id, values of the `columns`, prepared
+    for the database) — and the moments in `same` set on every one of them: `WITH v(id, …) AS
+    (VALUES …) UPDATE … FROM v`, one statement per UPDATE_ROWS rows on either database
+    (SQLite since 3.33). On PostgreSQL each value is cast to its column's type: a column of the
+    list that is NULL on every row would be text."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    names = ", ".join(quote(c) for c in columns)
+    assigned = []
+    for c in columns:
+        value = f"v.{quote(c)}"
+        if connection.vendor == "postgresql":
+            value = f"CAST({value} AS {by_column[c].db_type(connection)})"
+        assigned.append(f"{quote(c)} = {value}")
+    assigned += [f"{quote(c)} = %s" for c in same]
+    stamps = [connection.ops.adapt_datetimefield_value(moment) for moment in same.values()]
+    one = f"({', '.join(['%s'] * (1 + len(columns)))})"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPDATE_ROWS):
+            part = rows[start : start + UPDATE_ROWS]
+            cursor.execute(
+                f"WITH v(id, {names}) AS (VALUES {', '.join([one] * len(part))})"  # noqa: S608 -- our table and columns, values bound
+                f" UPDATE {table} SET {', '.join(assigned)} FROM v WHERE {table}.id = v.id",
+                [value for row_id, values in part for value in (row_id, *values)] + stamps,
+            )

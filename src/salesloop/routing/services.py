@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row, instances_insert, model_rows
+from salesloop.core.rows import first_row, instances_insert, model_rows, rows_update
 from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.notify.models import Notification
@@ -672,7 +672,7 @@ def _owners_set(winners: dict[int, list[int]], at: dt.datetime, *, signal: bool 
     ~5 of a webhook batch's ~45 round trips on PostgreSQL; a `CASE id WHEN … THEN owner` is tested
     WHEN by WHEN for every row it updates — quadratic in the batch, ~4% of an import (measured)."""
     pairs = [(lead_id, owner_id) for owner_id, ids in winners.items() for lead_id in ids]
-    _rows_update(
+    rows_update(
         Lead,
         ("owner_id",),
         [(lead_id, (owner_id,)) for lead_id, owner_id in pairs],
@@ -680,42 +680,6 @@ def _owners_set(winners: dict[int, list[int]], at: dt.datetime, *, signal: bool 
     )
     if signal:  # C5, C9 follow the owner (unless the caller announces the leads with their owners)
         signals.leads_reassigned.send(sender=Lead, lead_ids=[lead for lead, _ in pairs])
-
-
-def _rows_update(
-    model: type[models.Model],
-    columns: tuple[str, ...],
-    rows: list[tuple[int, tuple[Any, ...]]],
-    same: dict[str, dt.datetime],
-) -> None:
-    """Rows of `model` given new values by id — `rows` is (id, values of the `columns`, prepared
-    for the database) — and the moments in `same` set on every one of them: `WITH v(id, …) AS
-    (VALUES …) UPDATE … FROM v`, one statement per OWNER_UPDATE_ROWS rows on either database
-    (SQLite since 3.33). On PostgreSQL each value is cast to its column's type: a column of the
-    list that is NULL on every row would be text."""
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    by_column = {field.column: field for field in model._meta.concrete_fields}
-    names = ", ".join(quote(c) for c in columns)
-    assigned = []
-    for c in columns:
-        value = f"v.{quote(c)}"
-        if connection.vendor == "postgresql":
-            value = f"CAST({value} AS {by_column[c].db_type(connection)})"
-        assigned.append(f"{quote(c)} = {value}")
-    assigned += [f"{quote(c)} = %s" for c in same]
-    stamps = [connection.ops.adapt_datetimefield_value(moment) for moment in same.values()]
-    one = f"({', '.join(['%s'] * (1 + len(columns)))})"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), OWNER_UPDATE_ROWS):
-            part = rows[start : start + OWNER_UPDATE_ROWS]
-            cursor.execute(
-                f"WITH v(id, {names}) AS (VALUES {', '.join([one] * len(part))})"  # noqa: S608 -- our table and columns, values bound
-                f" UPDATE {table} SET {', '.join(assigned)} FROM v WHERE {table}.id = v.id",
-                [value for row_id, values in part for value in (row_id, *values)] + stamps,
-            )
 
 
 def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
@@ -736,7 +700,7 @@ def _rotations_save(rows: dict[str, Any], state: Any, at: dt.datetime) -> None:
         return
     model = type(changed[0][0])
     prep = {name: model._meta.get_field(name) for name in ("counts", "served")}
-    _rows_update(
+    rows_update(
         model,
         ("last_user_id", "counts", "served", "turns"),
         [
