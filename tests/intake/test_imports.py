@@ -609,6 +609,107 @@ def test_every_lead_an_import_creates_is_routed_with_its_trace(
     assert AuditEntry.objects.get(action="import.run").after["routed"] == 4
 
 
+def _regions_in_force(org) -> None:
+    from tests.routing.conftest import definition, in_force, rule
+
+    in_force(
+        org.director,
+        definition(
+            rule("east", 10, when={"regions": ["east"]}, regions=["east"]),
+            rule("south", 20, when={"regions": ["south"]}, regions=["south"]),
+        ),
+    )
+
+
+NEW_PEOPLE = [
+    [f"新人{i}", f"138162{i:05d}" if i % 3 else f"136300{i:05d}", "", "", "", "", ""] for i in range(7)
+]
+
+
+def test_a_chunk_writes_its_leads_and_assignments_as_routing_hands_over_their_owners(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Routing runs in a thread beside the chunk's writes and hands the owners over a slice at a
+    time; each slice's leads are written with their owners, and its assignments after them."""
+    from salesloop.routing.services import BatchRouter
+
+    _regions_in_force(org)
+    monkeypatch.setattr(engine, "ROUTE_SLICE", 2)
+    written: list[int] = []
+    save_assignments = BatchRouter.save_assignments
+
+    def spy(router, *, upto):
+        written.append(upto)
+        save_assignments(router, upto=upto)
+
+    monkeypatch.setattr(BatchRouter, "save_assignments", spy)
+    # when seven new people, east (上海) and south (佛山), are imported in one chunk
+    job = run(job_of(org.carol, csv_bytes(NEW_PEOPLE)), org.carol, django_capture_on_commit_callbacks)
+    # then the assignments were written two by two as routing handed them over
+    assert (job.status, job.created) == (ImportStatus.DONE, 7)
+    assert written[:4] == [2, 4, 6, 7]
+    # and every lead has the owner its one assignment names, east by turns
+    imported = list(Lead.objects.filter(source="import").order_by("id"))
+    for lead in imported:
+        (assignment,) = Assignment.objects.filter(lead=lead)
+        assert assignment.assignee_id == lead.owner_id is not None
+    east = [lead.owner_id for lead in imported if lead.owner_id != org.erin.pk]
+    assert east == [sorted([org.alice.pk, org.bob.pk])[i % 2] for i in range(len(east))]
+
+
+def test_a_routing_failure_fails_its_chunk_and_keeps_nothing_of_it(
+    org, monkeypatch, django_capture_on_commit_callbacks
+):
+    import threading
+
+    from salesloop.routing.services import BatchRouter
+
+    _regions_in_force(org)
+    monkeypatch.setattr(engine, "ROUTE_SLICE", 2)
+    decide = BatchRouter.decide
+    calls = {"n": 0}
+
+    def breaking(router, lead_id, facts):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("the rule engine broke")
+        return decide(router, lead_id, facts)
+
+    monkeypatch.setattr(BatchRouter, "decide", breaking)
+    # when routing fails on the fourth lead of the chunk (in its thread, in its second slice)
+    job = run(job_of(org.carol, csv_bytes(NEW_PEOPLE)), org.carol, django_capture_on_commit_callbacks)
+    # then the run failed saying why, nothing of the chunk stayed, and no routing thread is left
+    assert job.status == ImportStatus.FAILED and "the rule engine broke" in job.error
+    assert (job.rows_done, job.created) == (0, 0)
+    assert not Lead.objects.filter(source="import").exists()
+    assert not Contact.objects.filter(phone__in=[phone_parse(row[1]).e164 for row in NEW_PEOPLE]).exists()
+    assert not Assignment.objects.exists()
+    assert not [t for t in threading.enumerate() if t.name == "import-routing"]
+
+
+def test_a_failed_write_stops_its_chunks_routing(org, monkeypatch, django_capture_on_commit_callbacks):
+    import threading
+
+    from salesloop.intake.imports.bulk import BulkWriter
+
+    _regions_in_force(org)
+    monkeypatch.setattr(engine, "ROUTE_SLICE", 1)
+    insert = BulkWriter.insert
+
+    def failing(writer, spec, rows):
+        if spec.name == "crm_contact":
+            raise IntegrityError("the disk is full")
+        insert(writer, spec, rows)
+
+    monkeypatch.setattr(BulkWriter, "insert", failing)
+    # when writing the chunk's contacts fails, every attempt
+    job = run(job_of(org.carol, csv_bytes(NEW_PEOPLE)), org.carol, django_capture_on_commit_callbacks)
+    # then the run failed saying why, and each attempt's routing thread was stopped and waited for
+    assert job.status == ImportStatus.FAILED and "the disk is full" in job.error
+    assert not [t for t in threading.enumerate() if t.name == "import-routing"]
+    assert not Lead.objects.filter(source="import").exists()
+
+
 def test_an_imported_lead_is_routed_on_the_facts_it_is_written_with(
     org, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -736,6 +837,43 @@ def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
         writer.insert(contacts, [(987_654_321, "无主", "+8613816299999", at, at)])
         writer.references_confirm()
     assert not Contact.objects.filter(phone="+8613816299999").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's inserts (PostgreSQL copies)")
+def test_sqlite_inserts_many_rows_a_statement_and_loses_none(monkeypatch):
+    """An import's rows go to SQLite as few statements as its limit on bound values allows, not one
+    execution per row (which, with another thread routing meanwhile, waited a switch interval per
+    row: see `BulkWriter._sqlite_insert`). A statement that fails still fails as Django's error."""
+    from salesloop.intake.imports import bulk
+
+    monkeypatch.setattr(bulk, "SQLITE_VARIABLES_MAX", 100)
+    writer = bulk.BulkWriter(connection)
+    contacts = bulk.table(
+        Contact, ["customer_id", "name", "phone", "created_at", "updated_at"], connection,
+        database_assigns_id=True,
+    )  # fmt: skip
+    customer = factories.customer_make()
+    at = connection.ops.adapt_datetimefield_value(timezone_now())
+    rows = [(customer.pk, f"联系人{i}", f"+86138{i:08d}", at, at) for i in range(45)]
+    inserts: list[str] = []
+    connection.ensure_connection()
+    connection.connection.set_trace_callback(
+        lambda sql: inserts.append(sql) if sql.startswith('INSERT INTO "crm_contact"') else None
+    )
+    try:
+        with transaction.atomic():
+            writer.insert(contacts, rows)
+    finally:
+        connection.connection.set_trace_callback(None)
+    width = len(contacts.columns) + len(contacts.default_columns)  # title, WeCom id, e-mail by default
+    per = 100 // width
+    assert len(rows) % per  # so the last statement has fewer rows than the others
+    assert len(inserts) == -(-len(rows) // per)
+    stored = Contact.objects.filter(customer=customer).order_by("phone")
+    assert [(c.name, c.phone) for c in stored] == [(name, phone) for _, name, phone, _, _ in rows]
+    # and a row the table refuses fails its statement as the IntegrityError imports retry on
+    with pytest.raises(IntegrityError), transaction.atomic():
+        writer.insert(contacts, [(customer.pk, "重复", rows[0][2], at, at)])
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's triggers")

@@ -783,6 +783,7 @@ class BatchRouter:
         self._stamp = connection.ops.adapt_datetimefield_value(now)
         self._tz = clock.org_tz()
         self.assignments: list[tuple[Any, ...]] = []
+        self._saved = 0  # of the assignments, how many are written
         self.winners: dict[int, list[int]] = {}  # owner id → lead ids
         # (winner id, winning rule's name, lead id): what telling each winner takes — not the
         # decisions, whose traces (~60 objects each) kept alive over a batch of 20,000 made the
@@ -883,9 +884,16 @@ class BatchRouter:
 
     def save(self) -> None:
         """The batch's assignments appended, its rotations moved on — after its leads exist."""
-        _assignments_insert(self.assignments)
-        self.assignments = []  # written: a batch carried over to the next keeps only its loads
+        self.save_assignments(upto=len(self.assignments))
+        self.assignments, self._saved = [], 0  # a batch carried over to the next keeps only its loads
         _rotations_save(self._rows, self._state, self.now)
+
+    def save_assignments(self, *, upto: int) -> None:
+        """The assignments decided so far, up to the `upto`-th, appended (those not yet): a caller
+        deciding in another thread writes them as its leads' owners come (`intake.imports`)."""
+        if upto > self._saved:
+            _assignments_insert(self.assignments[self._saved : upto])
+            self._saved = upto
 
     def notify(
         self,

