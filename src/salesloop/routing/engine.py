@@ -307,8 +307,14 @@ def _next_in_turn(eligible: list[int], rotation: Rotation) -> int:
     fixed pool that is plain round-robin; when who is eligible changes from lead to lead (the lead's
     region, its industry, caps, leave) nobody is skipped and nobody served twice while an eligible
     colleague waits — the rotation cannot be pulled back to the lowest id by another region's lead."""
-    served = rotation.served
-    return min(eligible, key=lambda user_id: (served.get(user_id, 0), user_id))
+    served = rotation.served.get
+    # min(eligible, key=(served, id)), written out: ~half the time, once per routed lead
+    best, best_served = eligible[0], served(eligible[0], 0)
+    for user_id in eligible:
+        count = served(user_id, 0)
+        if count < best_served or (count == best_served and user_id < best):
+            best, best_served = user_id, count
+    return best
 
 
 def _candidates(

@@ -49,9 +49,10 @@ class MemoryState:
 
     def loads(self, user_ids: list[int], at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
         day = self.day(at)
+        open_leads, received = self.open_leads, self.received
         return (
-            {u: self.open_leads[u] for u in user_ids if u in self.open_leads},
-            {u: self.received[(u, day)] for u in user_ids if (u, day) in self.received},
+            {u: open_leads[u] for u in user_ids if u in open_leads},
+            {u: received[key] for u in user_ids if (key := (u, day)) in received},
         )
 
     def record(self, key: str, rotation: Rotation, user_id: int, at: dt.datetime) -> None:
