@@ -839,6 +839,15 @@ def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
     assert not Contact.objects.filter(phone="+8613816299999").exists()
 
 
+def test_an_imported_lead_has_its_fields_defaults_as_json(org, django_capture_on_commit_callbacks):
+    """The import fills the columns it does not set with the model's defaults; a JSON default is
+    sent as its JSON text (encoded once, not per row) and reads back as the value itself."""
+    job = run(job_of(org.carol, csv_bytes(NEW_PEOPLE[:2])), org.carol, django_capture_on_commit_callbacks)
+    assert job.created == 2
+    assert [lead.custom_fields for lead in Lead.objects.filter(source="import")] == [{}, {}]
+    assert Lead.objects.filter(source="import", custom_fields={}).count() == 2
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's inserts (PostgreSQL copies)")
 def test_sqlite_inserts_many_rows_a_statement_and_loses_none(monkeypatch):
     """An import's rows go to SQLite as few statements as its limit on bound values allows, not one
