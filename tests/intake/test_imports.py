@@ -638,9 +638,9 @@ def test_a_chunk_writes_its_leads_and_assignments_as_routing_hands_over_their_ow
     written: list[int] = []
     save_assignments = BatchRouter.save_assignments
 
-    def spy(router, *, upto):
+    def spy(router, *, upto, writer=None):
         written.append(upto)
-        save_assignments(router, upto=upto)
+        save_assignments(router, upto=upto, writer=writer)
 
     monkeypatch.setattr(BatchRouter, "save_assignments", spy)
     # when seven new people, east (上海) and south (佛山), are imported in one chunk
@@ -818,10 +818,20 @@ def test_a_file_that_cannot_be_read_any_more_fails_the_job_with_the_reason(
     assert Lead.objects.filter(source="import").count() == job.rows_done  # nothing half-imported
 
 
+def _foreign_keys_enforced() -> bool | None:
+    """SQLite: whether this connection checks foreign keys (None on PostgreSQL)."""
+    if connection.vendor != "sqlite":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        return bool(cursor.fetchone()[0])
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
-    """On PostgreSQL the import's inserts may skip the foreign-key triggers; it then checks the
-    references itself. Either way, a dangling reference never commits."""
+    """The import's inserts skip the database's foreign-key checks (PostgreSQL's triggers where the
+    role may, SQLite's look-ups for the whole run); it then checks the references itself. Either
+    way, a dangling reference never commits, and a good one does."""
     from salesloop.intake.imports.bulk import BulkWriter, table
 
     writer = BulkWriter(connection)
@@ -831,12 +841,52 @@ def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
         connection,
         database_assigns_id=True,
     )
+    customer = factories.customer_make()
     at = connection.ops.adapt_datetimefield_value(timezone_now())
-    with pytest.raises(IntegrityError), transaction.atomic():
-        writer.chunk_begin()
-        writer.insert(contacts, [(987_654_321, "无主", "+8613816299999", at, at)])
-        writer.references_confirm()
+    with writer.session():
+        # SQLite checks nothing itself during the run
+        assert _foreign_keys_enforced() in (False, None)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            writer.chunk_begin()
+            writer.insert(contacts, [(customer.pk, "有主", "+8613816299998", at, at)])
+            writer.insert(contacts, [(987_654_321, "无主", "+8613816299999", at, at)])
+            writer.references_confirm()
+        with transaction.atomic():
+            writer.chunk_begin()
+            writer.insert(contacts, [(customer.pk, "有主", "+8613816299998", at, at)])
+            writer.references_confirm()
     assert not Contact.objects.filter(phone="+8613816299999").exists()
+    assert Contact.objects.get(phone="+8613816299998").customer_id == customer.pk
+    # and afterwards the connection checks them again
+    assert _foreign_keys_enforced() in (True, None)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_chunks_assignments_have_their_references_checked_with_its_rows(org):
+    """Routing writes an import chunk's assignments through the chunk's writer, so a reference
+    the database did not check (an assignee gone) fails the chunk too."""
+    from salesloop.intake.imports.bulk import BulkWriter
+    from salesloop.routing import services as routing_services
+
+    lead = factories.lead_make()
+    writer = BulkWriter(connection)
+    at = connection.ops.adapt_datetimefield_value(timezone_now())
+
+    def assignment(assignee_id: int) -> tuple:
+        return (
+            lead.pk, assignee_id, "manual", None, "", "", "", org.carol.pk, "{}", at, None, "",
+        )  # fmt: skip
+
+    with writer.session():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            writer.chunk_begin()
+            routing_services._assignments_insert([assignment(987_654_321)], writer)
+            writer.references_confirm()
+        with transaction.atomic():
+            writer.chunk_begin()
+            routing_services._assignments_insert([assignment(org.carol.pk)], writer)
+            writer.references_confirm()
+    assert list(Assignment.objects.filter(lead=lead).values_list("assignee_id", flat=True)) == [org.carol.pk]
 
 
 def test_an_imported_lead_has_its_fields_defaults_as_json(org, django_capture_on_commit_callbacks):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -40,6 +40,9 @@ from salesloop.routing.roster import (
     roster_load,
 )
 from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid, parse
+
+if TYPE_CHECKING:
+    from salesloop.intake.imports.bulk import BulkWriter
 
 RULESET_FIELDS = (
     "version",
@@ -506,15 +509,16 @@ def _assignment_row(
     )
 
 
-def _assignments_insert(rows: list[tuple[Any, ...]]) -> None:
-    """A batch's assignments appended in bulk (executemany on SQLite, COPY on PostgreSQL):
+def _assignments_insert(rows: list[tuple[Any, ...]], writer: BulkWriter | None = None) -> None:
+    """A batch's assignments appended in bulk (multi-row INSERT on SQLite, COPY on PostgreSQL):
     `bulk_create` spent more on building a model instance and its SQL per row than the database
-    spent storing it (measured on an import of 100,000 rows)."""
+    spent storing it (measured on an import of 100,000 rows). An import passes its chunk's
+    `writer`, which checks the rows' references with the chunk's own (`BulkWriter.references_confirm`)."""
     from salesloop.intake.imports.bulk import BulkWriter, table
 
     if rows:
         spec = table(Assignment, ASSIGNMENT_BULK_COLUMNS, connection, database_assigns_id=True)
-        BulkWriter(connection).insert(spec, rows)
+        (writer or BulkWriter(connection)).insert(spec, rows)
 
 
 def _routed_already(lead_ids: list[int]) -> set[int]:
@@ -889,17 +893,18 @@ class BatchRouter:
             self.decided.append((winner_id, self._names[arm][decision.rule_id], lead_id))
         return winner_id
 
-    def save(self) -> None:
-        """The batch's assignments appended, its rotations moved on — after its leads exist."""
-        self.save_assignments(upto=len(self.assignments))
+    def save(self, *, writer: BulkWriter | None = None) -> None:
+        """The batch's assignments appended, its rotations moved on — after its leads exist. An
+        import passes its chunk's `writer` (see `_assignments_insert`)."""
+        self.save_assignments(upto=len(self.assignments), writer=writer)
         self.assignments, self._saved = [], 0  # a batch carried over to the next keeps only its loads
         _rotations_save(self._rows, self._state, self.now)
 
-    def save_assignments(self, *, upto: int) -> None:
+    def save_assignments(self, *, upto: int, writer: BulkWriter | None = None) -> None:
         """The assignments decided so far, up to the `upto`-th, appended (those not yet): a caller
         deciding in another thread writes them as its leads' owners come (`intake.imports`)."""
         if upto > self._saved:
-            _assignments_insert(self.assignments[self._saved : upto])
+            _assignments_insert(self.assignments[self._saved : upto], writer)
             self._saved = upto
 
     def notify(

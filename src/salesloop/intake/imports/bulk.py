@@ -5,18 +5,29 @@ customers, contacts, leads and their moves can reference one another without a r
 `bulk_create` would build a model instance per row, which at a million rows costs more than the
 database does.
 
-Reference checks on PostgreSQL: Django declares foreign keys DEFERRABLE INITIALLY DEFERRED, so
-every row an import inserts queues one trigger per foreign key, fired at commit: a look-up and a
-row lock per reference, ~8 million of them for a million rows — at 1M rows about 60 s of a
-250 s run, the largest single cost (measured, bench/imports.py). Where the role may (a superuser,
-or PostgreSQL 15+ with SET granted on `session_replication_role`), the import's own inserts run
-with `session_replication_role = replica`, which queues no triggers, and the writer does what the
-triggers would have done, in one statement per referenced table: every referenced row that this
-chunk did not insert itself is locked FOR KEY SHARE — exactly the lock the trigger takes, so it
-cannot be deleted before the commit — and one that is gone fails the chunk with an IntegrityError,
-as the trigger would. The role is set back before anything else runs in the chunk (routing), so
-other code keeps its checks. The only triggers on the import's tables are those foreign keys (a
-test pins this): replica mode skips nothing else.
+Reference checks. The database checks every foreign key of every row it is given, one look-up of
+the referenced table per reference: ~8 million of them for a million rows. The writer checks them
+itself instead, per chunk, with one statement for every referenced table: each referenced key that
+the chunk did not insert itself must exist, and one that does not fails the chunk with an
+IntegrityError, as the database would have. Rows the chunk inserted itself exist by construction.
+
+- PostgreSQL: Django declares foreign keys DEFERRABLE INITIALLY DEFERRED, so every row queues one
+  trigger per foreign key, fired at commit: a look-up and a row lock per reference — at 1M rows
+  about 60 s of a 250 s run, the largest single cost (measured, bench/imports.py). Where the role
+  may (a superuser, or PostgreSQL 15+ with SET granted on `session_replication_role`), the
+  import's own inserts run with `session_replication_role = replica`, which queues no triggers;
+  the writer's check locks each referenced row FOR KEY SHARE — exactly the lock the trigger takes,
+  so it cannot be deleted before the commit. The role is set back before anything else runs in
+  the chunk (notices, the derived rows), so other code keeps the database's checks. The only
+  triggers on the import's tables are those foreign keys (a test pins this): replica mode skips
+  nothing else.
+- SQLite: the import's connection runs with `foreign_keys` off for the whole run (SQLite can only
+  switch it between transactions; `session` switches it back afterwards). Its look-ups were ~13%
+  of a million-row import (measured: 118 s instead of 136 s, bench/imports.py). Nothing needs
+  locking: the chunk's write transaction (BEGIN IMMEDIATE) keeps every other writer out until it
+  commits. What else a chunk writes through the ORM — notices, the funnel and indicator rows of
+  its new leads, the job's counts — is then not checked by the database either; those rows refer
+  to the leads the chunk wrote and to the users and records it read in the same transaction.
 
 Reserving ids:
 - PostgreSQL: `nextval` of the table's own sequence, once per id, in one statement. Concurrent
@@ -119,6 +130,7 @@ class BulkWriter:
         self._referenced: dict[tuple[str, str], set[Any]] = {}
         self._variables: int | None = None
         self._statements: dict[tuple[str, int], str] = {}  # (head, rows) → statement, full-size ones
+        self._sqlite_unchecked = False  # within `session`, SQLite's foreign keys are off
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -128,7 +140,9 @@ class BulkWriter:
           pages every chunk appends, so each chunk reads them again;
         - a WAL checkpoint every 80 MB instead of every 4 MB: each checkpoint copies the pages a
           chunk touched into the database file, and the same hot index pages were copied again
-          after every chunk. One passive checkpoint at the end folds the rest back."""
+          after every chunk. One passive checkpoint at the end folds the rest back;
+        - foreign keys off: each chunk checks its references itself (see the module's docstring).
+          Inside a transaction SQLite cannot switch them (a test's), and they stay on."""
         if self.vendor != "sqlite":
             yield
             return
@@ -137,15 +151,22 @@ class BulkWriter:
             cache = int(cursor.fetchone()[0])
             cursor.execute("PRAGMA wal_autocheckpoint")
             checkpoint = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA foreign_keys")
+            foreign_keys = int(cursor.fetchone()[0])
             cursor.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
             cursor.execute(f"PRAGMA wal_autocheckpoint = {IMPORT_WAL_CHECKPOINT_PAGES}")
+            cursor.execute("PRAGMA foreign_keys = OFF")
+            cursor.execute("PRAGMA foreign_keys")
+            self._sqlite_unchecked = not cursor.fetchone()[0]
         try:
             yield
         finally:
+            self._sqlite_unchecked = False
             with self.connection.cursor() as cursor:
                 cursor.execute(f"PRAGMA cache_size = {cache}")
                 cursor.execute(f"PRAGMA wal_autocheckpoint = {checkpoint}")
                 if not self.connection.in_atomic_block:
+                    cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
                     cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def chunk_begin(self) -> None:
@@ -157,9 +178,10 @@ class BulkWriter:
         - no JIT compilation: a look-up of 10,000 values is estimated expensive enough to be
           compiled, which takes longer (~50–200 ms a query, measured) than running it;
         - where the role may, the chunk's own inserts queue no foreign-key triggers until
-          `references_confirm` (see the module's docstring)."""
+          `references_confirm` (see the module's docstring).
+        On SQLite, within `session`, the chunk's own inserts are checked by `references_confirm`."""
         self._own, self._referenced = {}, {}
-        self._unchecked = self.vendor == "postgresql" and self.may_skip_triggers()
+        self._unchecked = self._sqlite_unchecked or (self.vendor == "postgresql" and self.may_skip_triggers())
         if self.vendor == "postgresql":
             with self.connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off; SET LOCAL jit = off")
@@ -182,12 +204,11 @@ class BulkWriter:
         return self._may_skip_triggers
 
     def references_confirm(self) -> None:
-        """After the chunk's inserts: what the skipped foreign-key triggers would have done (see
-        the module's docstring), then the triggers back on for whatever runs next in the chunk.
-        Raises IntegrityError if a referenced row is gone."""
+        """After the chunk's inserts: what the database's skipped foreign-key checks would have
+        done (see the module's docstring); on PostgreSQL, the triggers back on for whatever runs
+        next in the chunk. Raises IntegrityError if a referenced row is gone."""
         if not self._unchecked:
             return
-        quote = self.connection.ops.quote_name
         checks: list[tuple[str, str, set[Any]]] = []
         for (name, key), values in sorted(self._referenced.items()):
             wanted = values - self._own.get(name, set()) if key == "id" else values
@@ -195,15 +216,7 @@ class BulkWriter:
                 checks.append((name, key, wanted))
         with self.connection.cursor() as cursor:
             if checks:
-                # One statement for every referenced table: a locking read per table (a CTE, as
-                # FOR KEY SHARE cannot stand in a UNION), the keys found as text.
-                ctes = ", ".join(
-                    f"r{i} AS (SELECT {quote(key)} AS k FROM {quote(name)} "  # noqa: S608 -- names from model meta, quoted
-                    f"WHERE {quote(key)} = ANY(%s) FOR KEY SHARE)"
-                    for i, (name, key, _) in enumerate(checks)
-                )
-                found = " UNION ALL ".join(f"SELECT {i}, k::text FROM r{i}" for i in range(len(checks)))  # noqa: S608 -- numbered CTEs
-                cursor.execute(f"WITH {ctes} {found}", [sorted(wanted) for _, _, wanted in checks])
+                cursor.execute(*self._references_found(checks))
                 present: dict[int, set[str]] = {}
                 for position, value in cursor.fetchall():
                     present.setdefault(position, set()).add(value)
@@ -213,9 +226,31 @@ class BulkWriter:
                         raise IntegrityError(
                             f"the import refers to {name}.{key} {sorted(missing)[:5]}, which no longer exist"
                         )
-            cursor.execute("SET LOCAL session_replication_role = origin")
+            if self.vendor == "postgresql":
+                cursor.execute("SET LOCAL session_replication_role = origin")
         self._unchecked = False
         self._own, self._referenced = {}, {}
+
+    def _references_found(self, checks: list[tuple[str, str, set[Any]]]) -> tuple[str, list[Any]]:
+        """One statement for every referenced table: (position in `checks`, key as text) of each
+        key found. On PostgreSQL a locking read per table (a CTE, as FOR KEY SHARE cannot stand in
+        a UNION); on SQLite the keys arrive as a JSON array each, one probe of the table's key per
+        value."""
+        quote = self.connection.ops.quote_name
+        if self.vendor == "postgresql":
+            ctes = ", ".join(
+                f"r{i} AS (SELECT {quote(key)} AS k FROM {quote(name)} "  # noqa: S608 -- names from model meta, quoted
+                f"WHERE {quote(key)} = ANY(%s) FOR KEY SHARE)"
+                for i, (name, key, _) in enumerate(checks)
+            )
+            found = " UNION ALL ".join(f"SELECT {i}, k::text FROM r{i}" for i in range(len(checks)))  # noqa: S608 -- numbered CTEs
+            return f"WITH {ctes} {found}", [sorted(wanted) for _, _, wanted in checks]
+        found = " UNION ALL ".join(
+            f"SELECT {i}, CAST(t.{quote(key)} AS TEXT) FROM json_each(%s) AS wanted "  # noqa: S608 -- names from model meta, quoted
+            f"CROSS JOIN {quote(name)} t WHERE t.{quote(key)} = wanted.value"
+            for i, (name, key, _) in enumerate(checks)
+        )
+        return found, [json.dumps(sorted(wanted), ensure_ascii=False) for _, _, wanted in checks]
 
     def ids_reserve(self, wanted: dict[str, int]) -> dict[str, list[int]]:
         """`wanted` maps table name → how many ids; inside the chunk's transaction."""
@@ -246,6 +281,8 @@ class BulkWriter:
                 for position, (name, count) in enumerate(wanted.items()):
                     start = max(row[2 * position], row[2 * position + 1]) + 1
                     reserved[name] = list(range(start, start + count))
+                    if self._unchecked:
+                        self._own.setdefault(name, set()).update(reserved[name])
         return reserved
 
     def _sequence(self, name: str) -> str:

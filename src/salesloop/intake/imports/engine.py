@@ -507,7 +507,7 @@ def chunk_write(
     actor_id, stage_id, pipeline_id = ctx.actor_id, ctx.stage_id, ctx.pipeline_id
     job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
     open_status, source = LeadStatus.OPEN.value, Channel.IMPORT.value
-    with _OwnersInThread(plan, ctx, lead_ids, router, now) as routing:
+    with _OwnersInThread(plan, ctx, lead_ids, router, now, writer) as routing:
         writer.insert(
             tables["customer"],
             [
@@ -642,8 +642,10 @@ class _OwnersInThread:
         lead_ids: list[int],
         router: BatchRouter | None,
         now: dt.datetime,
+        writer: BulkWriter,
     ) -> None:
         self._plan, self._ctx, self._lead_ids, self._router, self._now = plan, ctx, lead_ids, router, now
+        self._writer = writer
         self.owners: dict[int, int] = {}
         self.seconds = 0.0
         self._handed: queue.SimpleQueue[tuple[int, int, dict[int, int], int] | BaseException | None] = (
@@ -698,13 +700,13 @@ class _OwnersInThread:
         """The assignments of the slices handed over so far."""
         if self._router is not None:
             began = time.monotonic()
-            self._router.save_assignments(upto=self._decided_assignments)
+            self._router.save_assignments(upto=self._decided_assignments, writer=self._writer)
             self.seconds += time.monotonic() - began
 
     def save(self) -> None:
         if self._router is not None:
             began = time.monotonic()
-            self._router.save()
+            self._router.save(writer=self._writer)
             self.seconds += time.monotonic() - began
 
 
