@@ -57,7 +57,11 @@ def company_key(name: str) -> str:
 
 
 class Customer(BaseModel):
-    name = models.CharField(max_length=200, db_index=True)
+    # Not indexed: nothing looks a customer up by its exact name — identity goes by `name_key`,
+    # search by `icontains`, which no B-tree index serves, lists by id. The index cost every
+    # insert a probe in random order (an import of a million rows rewrote most of its pages
+    # every chunk).
+    name = models.CharField(max_length=200)
     name_key = models.CharField(
         max_length=200,
         db_index=True,
