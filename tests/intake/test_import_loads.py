@@ -69,13 +69,13 @@ def test_an_import_carries_loads_over_its_chunks_until_someone_else_may_have_cha
     commit = services._chunk_commit
     calls = {"n": 0}
 
-    def chunk_commit(*args):
+    def chunk_commit(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2 and someone_else_writes:
             _closed_elsewhere(before.pk)
             if connection.vendor == "postgresql":  # it cannot tell: it counts again once they are old
                 clock.set_now(clock.now() + dt.timedelta(seconds=LOAD_REFRESH_SECONDS + 1))
-        return commit(*args)
+        return commit(*args, **kwargs)
 
     monkeypatch.setattr(services, "_chunk_commit", chunk_commit)
     # when the file is imported in three chunks

@@ -889,6 +889,98 @@ def test_a_chunks_assignments_have_their_references_checked_with_its_rows(org):
     assert list(Assignment.objects.filter(lead=lead).values_list("assignee_id", flat=True)) == [org.carol.pk]
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_chunks_planned_while_the_one_before_commits_decide_as_if_planned_after_it(org, monkeypatch):
+    """Outside a transaction each chunk is planned on another connection while the chunk before
+    commits, which that connection may not see yet: the plan is made with what that chunk made
+    known, and decides every row as a plan made after the commit would — no collision, no
+    second customer or lead for someone the chunk before created."""
+    from salesloop.intake.imports.engine import ChunkNamed
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    # given a person known with an open lead (K) and one whose only lead is lost (C)
+    known = factories.lead_make(contact=factories.contact_make(phone="+8613816288801"))
+    closed = factories.lead_make(contact=factories.contact_make(phone="+8613816288802"))
+    Lead.objects.filter(pk=closed.pk).update(status="lost")
+    K, C, A, B = "13816288801", "13816288802", "13816288803", "13816288804"
+    rows = [
+        ["甲", A, "星河科技", "", "", "", ""], ["丙", C, "", "", "", "", ""],  # A new; C a new lead
+        ["甲", A, "星河科技", "", "", "", ""], ["乙", B, "星河科技", "", "", "", ""],  # A again; B, same firm
+        ["丙", C, "", "", "", "", ""], ["丁", K, "", "", "", "", ""],  # C again; K touches their lead
+        ["丁", K, "", "", "", "", ""], ["乙", B, "星河科技", "", "", "", ""],  # K and B again
+    ]  # fmt: skip
+    planned_with: list[ChunkNamed | None] = []
+    plan = engine.chunk_plan
+
+    def watched(prepared, ctx, *, outcomes=False, after=None):
+        planned_with.append(after)
+        return plan(prepared, ctx, outcomes=outcomes, after=after)
+
+    monkeypatch.setattr(services, "chunk_plan", watched)
+    job = job_of(org.carol, csv_bytes(rows))
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    timings = services.RunTimings()
+    # when it runs, outside any transaction
+    job = services.import_run(job_id=job.pk, timings=timings)
+    # then every chunk after the first was planned ahead, and none collided
+    assert job.status == ImportStatus.DONE, job.error
+    assert (timings.chunks, timings.chunks_planned_ahead, timings.retries) == (4, 3, 0)
+    # and the rows were decided as one after another
+    assert (job.created, job.touches, job.duplicates_in_file) == (3, 1, 4)
+    assert Customer.objects.filter(name="星河科技").count() == 1
+    assert {lead.contact.phone for lead in Lead.objects.filter(customer__name="星河科技")} == {
+        f"+86{A}",
+        f"+86{B}",
+    }
+    c_open = Lead.objects.get(contact__phone=f"+86{C}", status="open")
+    assert Lead.objects.filter(contact__phone=f"+86{C}").count() == 2
+    events = InboundEvent.objects.filter(external_id__startswith=f"import:{job.pk}:")
+    assert sorted(events.values_list("lead_id", flat=True)) == sorted(
+        [Lead.objects.get(contact__phone=f"+86{A}").pk, c_open.pk, known.pk, known.pk,
+         Lead.objects.get(contact__phone=f"+86{B}").pk]
+    )  # fmt: skip
+    assert planned_with[0] is None and all(planned_with[1:])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_chunk_that_does_not_commit_drops_the_plan_made_after_it_and_keeps_its_rows(org, monkeypatch):
+    """A chunk that fails as it commits is written again; the next chunk, planned meanwhile with
+    what the failed chunk would have made known, is planned again after it, and no row is lost."""
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    rows = [[f"客户{i}", f"1381628{i:04d}", "", "", "", "", ""] for i in range(6)]
+    start = services.PlanAhead.start
+    calls = {"n": 0}
+    planned_after: list[bool] = []
+    plan = engine.chunk_plan
+
+    def watched(prepared, ctx, *, outcomes=False, after=None):
+        planned_after.append(after is not None)
+        return plan(prepared, ctx, outcomes=outcomes, after=after)
+
+    monkeypatch.setattr(services, "chunk_plan", watched)
+
+    def collides_once(ahead, rows, after):
+        calls["n"] += 1
+        start(ahead, rows, after)
+        if calls["n"] == 2:  # the second chunk fails as it commits, as a deferred check would
+            raise IntegrityError("a concurrent write took one of the chunk's people")
+
+    monkeypatch.setattr(services.PlanAhead, "start", collides_once)
+    job = job_of(org.carol, csv_bytes(rows))
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    timings = services.RunTimings()
+    job = services.import_run(job_id=job.pk, timings=timings)
+    assert job.status == ImportStatus.DONE, job.error
+    assert (job.rows_done, job.created, timings.retries) == (6, 6, 1)
+    assert Lead.objects.filter(source="import").count() == 6
+    # chunk 1 in its transaction; 2 ahead; 3 ahead, dropped with 2; 2 again in its transaction;
+    # 3 ahead again, after it
+    assert planned_after == [False, True, True, False, True]
+    assert timings.chunks_planned_ahead == 2
+
+
 def test_an_imported_lead_has_its_fields_defaults_as_json(org, django_capture_on_commit_callbacks):
     """The import fills the columns it does not set with the model's defaults; a JSON default is
     sent as its JSON text (encoded once, not per row) and reads back as the value itself."""

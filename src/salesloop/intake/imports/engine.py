@@ -26,7 +26,7 @@ import threading
 import time
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -284,9 +284,51 @@ def chunk_prepare(rows: Sequence[tuple[int, list[str]]], normaliser: RowNormalis
     return PreparedChunk(rows=len(rows), candidates=candidates, rejects=rejects)
 
 
-def chunk_plan(prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = False) -> ChunkPlan:
+@dataclass
+class ChunkNamed:
+    """What a written chunk made known, as its plan's look-ups would find it once it commits: its
+    new contacts by identity key, their customers' facts, every lead it created (open, with its
+    owner) by its contact, its new customers by company key, and every person it named. The next
+    chunk is planned with it on another connection while this one commits (`services.PlanAhead`),
+    and that connection may not see the chunk yet."""
+
+    phone: dict[str, int] = field(default_factory=dict)
+    wecom: dict[str, int] = field(default_factory=dict)
+    email: dict[str, int] = field(default_factory=dict)
+    contact_customer: dict[int, Known] = field(default_factory=dict)
+    open_lead: dict[int, tuple[int, int | None, str]] = field(default_factory=dict)
+    customer_by_key: dict[str, Known] = field(default_factory=dict)
+    named: set[int] = field(default_factory=set)
+
+
+def chunk_named(plan: ChunkPlan, written: ChunkWritten) -> ChunkNamed:
+    named = ChunkNamed(named=set(written.contact_ids) | plan.touched_contacts)
+    customer_ids, contact_ids = written.customer_ids, written.contact_ids
+    for customer_id, (_, key, industry, province, city) in zip(customer_ids, plan.customers, strict=True):
+        if key:
+            named.customer_by_key.setdefault(key, (customer_id, province, industry or "", city or ""))
+    for contact_id, (_, _, _, phone, wecom, email) in zip(contact_ids, plan.contacts, strict=True):
+        for by_value, value in ((named.phone, phone), (named.wecom, wecom), (named.email, email)):
+            if value:
+                by_value.setdefault(value, contact_id)
+    for lead_id, lead, (province, industry, city) in zip(
+        written.lead_ids, plan.leads, plan.lead_customers, strict=True
+    ):
+        title, customer, contact = lead[0], lead[1], lead[2]
+        contact_id = contact if contact > 0 else contact_ids[~contact]
+        named.open_lead[contact_id] = (lead_id, written.owners.get(lead_id), title)
+        if contact <= 0:  # a new person: their customer as the look-up would read it
+            customer_id = customer if customer > 0 else customer_ids[~customer]
+            named.contact_customer[contact_id] = (customer_id, province, industry or "", city or "")
+    return named
+
+
+def chunk_plan(
+    prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = False, after: ChunkNamed | None = None
+) -> ChunkPlan:
     """Decide every row of a chunk, reading the database in at most five queries. With
-    `outcomes` (the preview) each row's outcome is kept too."""
+    `outcomes` (the preview) each row's outcome is kept too. `after`: what the chunk before made
+    known, if the database this connection reads may not show it yet."""
     plan = ChunkPlan(rows=prepared.rows, keep_outcomes=outcomes)
     plan.rejects = prepared.rejects
     if outcomes:
@@ -308,19 +350,35 @@ def chunk_plan(prepared: PreparedChunk, ctx: ImportContext, *, outcomes: bool = 
             for contact_id, value, customer_id, province, industry, city in contacts_by(column, values):
                 contact_customer[contact_id] = (customer_id, province, industry or "", city or "")
                 by_value.setdefault(value, contact_id)
+    if after is not None:
+        for by_value, named_by, values in zip(
+            known, (after.phone, after.wecom, after.email), (phones, wecoms, emails), strict=True
+        ):
+            for value in values & named_by.keys():
+                contact_id = named_by[value]
+                if value not in by_value or contact_id < by_value[value]:
+                    by_value[value] = contact_id
+                contact_customer.setdefault(contact_id, after.contact_customer[contact_id])
     open_lead: dict[int, tuple[int, int | None, str]] = {}
     if contact_customer:
         for lead_id, contact_id, owner_id, title, status, merged_into_id in leads_of(list(contact_customer)):
             if status == LeadStatus.OPEN and merged_into_id is None:
                 open_lead.setdefault(contact_id, (lead_id, owner_id, title))
+    if after is not None:
+        # the chunk before created a lead only for a person with nothing open
+        open_lead.update((c, after.open_lead[c]) for c in contact_customer.keys() & after.open_lead.keys())
 
     customer_by_key: dict[str, Known] = {}
     keys = {c.company_key for c in candidates if c.company_key}
     if keys:
         for customer_id, name_key, province_id, industry, city in customers_by_key(keys):
             customer_by_key.setdefault(name_key, (customer_id, province_id, industry or "", city or ""))
+    if after is not None:
+        for key in keys & after.customer_by_key.keys():
+            customer_by_key.setdefault(key, after.customer_by_key[key])
 
-    _decide(plan, candidates, ctx, known, contact_customer, open_lead, customer_by_key)
+    seen = ctx.seen if after is None else lambda contact_id: contact_id in after.named or ctx.seen(contact_id)
+    _decide(plan, candidates, ctx, seen, known, contact_customer, open_lead, customer_by_key)
     if outcomes:
         plan.outcomes.sort(key=lambda outcome: outcome.row_number)
     return plan
@@ -330,6 +388,7 @@ def _decide(
     plan: ChunkPlan,
     candidates: list[Candidate],
     ctx: ImportContext,
+    seen: Callable[[int], bool],
     known: tuple[dict[str, int], dict[str, int], dict[str, int]],
     contact_customer: dict[int, Known],
     open_lead: dict[int, tuple[int, int | None, str]],
@@ -410,7 +469,7 @@ def _decide(
             lead = open_lead.get(contact_id)
             if lead is not None:
                 lead_id, owner_id, title = lead
-                if ctx.seen(contact_id) or contact_id in plan.touched_contacts:
+                if seen(contact_id) or contact_id in plan.touched_contacts:
                     plan.duplicates += 1
                     kind = DUPLICATE
                 else:
@@ -463,6 +522,7 @@ def _known(lead_ref: int) -> int | None:
 
 @dataclass(frozen=True)
 class ChunkWritten:
+    customer_ids: list[int]
     contact_ids: list[int]
     lead_ids: list[int]
     regions: list[int | None]  # each new lead's region id, in the order of lead_ids
@@ -614,6 +674,7 @@ def chunk_write(
         raise ImportTakenOver(f"import {job_id} is being run by another worker")
     writer.references_confirm()
     return ChunkWritten(
+        customer_ids=customer_ids,
         contact_ids=contact_ids,
         lead_ids=lead_ids,
         regions=regions,
