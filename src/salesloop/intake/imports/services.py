@@ -326,10 +326,11 @@ def _chunk_commit(
     ahead: PlanAhead | None = None,
     next_rows: int = 0,
 ) -> None:
-    """Plan (unless `plan` was made ahead), write and route one chunk; then, as it commits, the
-    next `next_rows` rows are taken and planned `ahead`. Someone else may create one of its people
-    between our look-up and our insert (a webhook of the same phone): the unique constraint
-    refuses the insert, the whole chunk rolls back, and a new plan sees that person as known."""
+    """Plan (unless `plan` was made ahead), write and route one chunk; then, while it makes its
+    leads' derived rows and commits, the next `next_rows` rows are taken and planned `ahead`.
+    Someone else may create one of its people between our look-up and our insert (a webhook of
+    the same phone): the unique constraint refuses the insert, the whole chunk rolls back, and a
+    new plan sees that person as known."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -341,6 +342,8 @@ def _chunk_commit(
                 router = imported_leads_router(plan, ctx)
                 moment = _lap(timings, "route", moment)
                 written = chunk_write(plan, ctx, writer, router)
+                if ahead is not None:
+                    ahead.start(next_rows, chunk_named(plan, written))
                 _touches_notify(plan, ctx)
                 if router is not None:
                     router.notify()
@@ -349,8 +352,6 @@ def _chunk_commit(
                 moment = _lap(timings, "write", moment)
                 timings.route += written.route_seconds
                 timings.write -= written.route_seconds
-                if ahead is not None:
-                    ahead.start(next_rows, chunk_named(plan, written))
             _lap(timings, "commit", moment)
         except IntegrityError:
             if ahead is not None:
@@ -373,9 +374,10 @@ def _chunk_commit(
 
 class PlanAhead:
     """The next chunk taken and planned in a thread of its own, on a connection of its own, while
-    the chunk before commits. The commit is the database's work, done without the GIL (SQLite
-    writes the chunk's pages out: ~15% of a million-row run, about as long as planning, measured),
-    so planning — look-ups and decisions — costs the run nothing while it lasts.
+    the chunk before makes its leads' derived rows (funnel and indicator rows, set-based SQL) and
+    commits. That is the database's work, done without the GIL (SQLite's commit alone, writing
+    the chunk's pages out, is ~15% of a million-row run, about as long as planning, measured), so
+    planning — look-ups and decisions — costs the run little while it lasts.
 
     That connection reads what is committed, which may or may not include the committing chunk
     yet, so the chunk is planned with what the chunk before made known (`engine.ChunkNamed`) —
