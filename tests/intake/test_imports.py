@@ -889,14 +889,33 @@ def test_a_chunks_assignments_have_their_references_checked_with_its_rows(org):
     assert list(Assignment.objects.filter(lead=lead).values_list("assignee_id", flat=True)) == [org.carol.pk]
 
 
+def _plans_watched(monkeypatch) -> list:
+    """What each chunk of a run is planned with (`after`, None for a plan made in its own
+    transaction), in the order of the plans."""
+    planned_with: list = []
+    plan = engine.chunk_plan
+
+    def watched(prepared, ctx, *, outcomes=False, after=None):
+        planned_with.append(after)
+        return plan(prepared, ctx, outcomes=outcomes, after=after)
+
+    monkeypatch.setattr(services, "chunk_plan", watched)
+    return planned_with
+
+
+def _run_outside_a_transaction(user, rows: list[list[str]]) -> tuple[ImportJob, services.RunTimings]:
+    job = job_of(user, csv_bytes(rows))
+    services.import_start(actor=user, job=job, enqueue=False)
+    timings = services.RunTimings()
+    return services.import_run(job_id=job.pk, timings=timings), timings
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_chunks_planned_while_the_one_before_commits_decide_as_if_planned_after_it(org, monkeypatch):
     """Outside a transaction each chunk is planned on another connection while the chunk before
     commits, which that connection may not see yet: the plan is made with what that chunk made
     known, and decides every row as a plan made after the commit would — no collision, no
     second customer or lead for someone the chunk before created."""
-    from salesloop.intake.imports.engine import ChunkNamed
-
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
     monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
     # given a person known with an open lead (K) and one whose only lead is lost (C)
@@ -910,19 +929,9 @@ def test_chunks_planned_while_the_one_before_commits_decide_as_if_planned_after_
         ["丙", C, "", "", "", "", ""], ["丁", K, "", "", "", "", ""],  # C again; K touches their lead
         ["丁", K, "", "", "", "", ""], ["乙", B, "星河科技", "", "", "", ""],  # K and B again
     ]  # fmt: skip
-    planned_with: list[ChunkNamed | None] = []
-    plan = engine.chunk_plan
-
-    def watched(prepared, ctx, *, outcomes=False, after=None):
-        planned_with.append(after)
-        return plan(prepared, ctx, outcomes=outcomes, after=after)
-
-    monkeypatch.setattr(services, "chunk_plan", watched)
-    job = job_of(org.carol, csv_bytes(rows))
-    services.import_start(actor=org.carol, job=job, enqueue=False)
-    timings = services.RunTimings()
+    planned_with = _plans_watched(monkeypatch)
     # when it runs, outside any transaction
-    job = services.import_run(job_id=job.pk, timings=timings)
+    job, timings = _run_outside_a_transaction(org.carol, rows)
     # then every chunk after the first was planned ahead, and none collided
     assert job.status == ImportStatus.DONE, job.error
     assert (timings.chunks, timings.chunks_planned_ahead, timings.retries) == (4, 3, 0)
@@ -952,14 +961,7 @@ def test_a_chunk_that_does_not_commit_drops_the_plan_made_after_it_and_keeps_its
     rows = [[f"客户{i}", f"1381628{i:04d}", "", "", "", "", ""] for i in range(6)]
     start = services.PlanAhead.start
     calls = {"n": 0}
-    planned_after: list[bool] = []
-    plan = engine.chunk_plan
-
-    def watched(prepared, ctx, *, outcomes=False, after=None):
-        planned_after.append(after is not None)
-        return plan(prepared, ctx, outcomes=outcomes, after=after)
-
-    monkeypatch.setattr(services, "chunk_plan", watched)
+    planned_with = _plans_watched(monkeypatch)
 
     def collides_once(ahead, rows, after):
         calls["n"] += 1
@@ -968,16 +970,13 @@ def test_a_chunk_that_does_not_commit_drops_the_plan_made_after_it_and_keeps_its
             raise IntegrityError("a concurrent write took one of the chunk's people")
 
     monkeypatch.setattr(services.PlanAhead, "start", collides_once)
-    job = job_of(org.carol, csv_bytes(rows))
-    services.import_start(actor=org.carol, job=job, enqueue=False)
-    timings = services.RunTimings()
-    job = services.import_run(job_id=job.pk, timings=timings)
+    job, timings = _run_outside_a_transaction(org.carol, rows)
     assert job.status == ImportStatus.DONE, job.error
     assert (job.rows_done, job.created, timings.retries) == (6, 6, 1)
     assert Lead.objects.filter(source="import").count() == 6
     # chunk 1 in its transaction; 2 ahead; 3 ahead, dropped with 2; 2 again in its transaction;
     # 3 ahead again, after it
-    assert planned_after == [False, True, True, False, True]
+    assert [after is not None for after in planned_with] == [False, True, True, False, True]
     assert timings.chunks_planned_ahead == 2
 
 

@@ -356,9 +356,9 @@ def _chunk_commit(
         except IntegrityError:
             if ahead is not None:
                 ahead.drop()  # planned with what this chunk would have made known
-            timings.retries += 1
             if attempt == CHUNK_ATTEMPTS:
                 raise
+            timings.retries += 1
             log.info(
                 "import %s: the chunk after row %s collided with a concurrent write; retrying",
                 ctx.job.pk,
