@@ -9,10 +9,12 @@ import json
 import pytest
 
 from salesloop.crm.models import Lead
-from salesloop.insights.indicators.facts import indicator_facts_rebuild
+from salesloop.insights.indicators.facts import indicator_facts_rebuild, indicator_facts_refresh_many
 from salesloop.insights.models.indicators import IndicatorLead, IndicatorSpan
 from salesloop.intake.burst import Delivery, deliveries_receive
 from salesloop.intake.services import source_create
+from salesloop.pipeline.models import Stage, StageMove
+from tests import factories
 from tests.intake.test_imports import csv_bytes, job_of, run
 from tests.routing.conftest import definition, in_force, rule
 
@@ -25,9 +27,19 @@ def _media_in_tmp(settings, tmp_path):
 
 
 def _kept() -> tuple[list, list]:
+    """Every column of every row (but the spans' own ids): the rows an arrival writes from its
+    leads alone must be a rebuild's, to the second."""
     return (
-        sorted(IndicatorLead.objects.values_list("lead_id", "region_id", "owner_id", "arrived_at")),
-        sorted(IndicatorSpan.objects.values_list("lead_id", "owner_id", "rank", "entered_at")),
+        sorted(
+            IndicatorLead.objects.values_list(
+                "lead_id", "region_id", "owner_id", "arrived_at", "needs_confirmed_at"
+            )
+        ),
+        sorted(
+            IndicatorSpan.objects.values_list(
+                "lead_id", "region_id", "owner_id", "rank", "entered_at", "entered_s", "left_at"
+            )
+        ),
     )
 
 
@@ -47,7 +59,7 @@ def test_a_webhook_batch_keeps_the_indicator_rows_of_its_new_leads(org):
     assert len(leads) == 3
     kept = _kept()
     assert {row[0]: row[2] for row in kept[0]} == {lead.pk: lead.owner_id for lead in leads}
-    assert all(owner is not None for _, _, owner, _ in kept[0])
+    assert all(row[2] is not None for row in kept[0])
     indicator_facts_rebuild()
     assert _kept() == kept
 
@@ -59,5 +71,24 @@ def test_an_import_keeps_the_indicator_rows_of_its_new_leads(org, django_capture
     assert job.created == 2
     kept = _kept()
     assert len(kept[0]) == 2 and len(kept[1]) == 2  # a row and an open span (the first stage) each
+    indicator_facts_rebuild()
+    assert _kept() == kept
+
+
+def test_an_arrival_straight_into_a_later_stage_counts_as_reaching_it_as_a_rebuild_does(org):
+    """A pipeline's first stage may be one the conversion indicator counts (a stage coded
+    needs_confirmed or later): the arrival's own rows say it reached that stage when it arrived."""
+    lead = factories.lead_make(province="31")
+    later = Stage.objects.get(pipeline_id=lead.pipeline_id, code="needs_confirmed")
+    Lead.objects.filter(pk=lead.pk).update(stage=later)
+    StageMove.objects.filter(lead_id=lead.pk).update(to_stage=later)
+    IndicatorLead.objects.filter(lead_id=lead.pk).delete()
+    IndicatorSpan.objects.filter(lead_id=lead.pk).delete()
+
+    indicator_facts_refresh_many(lead_ids=[lead.pk], new=True)
+
+    kept = _kept()
+    assert [row[4] for row in kept[0]] == [lead.created_at]
+    assert [row[3] for row in kept[1]] == [2]
     indicator_facts_rebuild()
     assert _kept() == kept

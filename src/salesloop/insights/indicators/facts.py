@@ -48,10 +48,10 @@ def stage_ranks() -> dict[int, int]:
     return ranks
 
 
-def _rank_case(ranks: dict[int, int]) -> str:
+def _rank_case(ranks: dict[int, int], column: str = "m.to_stage_id") -> str:
     # Stage ids and ranks are integers read from the database: safe to inline.
     whens = " ".join(f"WHEN {int(stage_id)} THEN {int(rank)}" for stage_id, rank in ranks.items())
-    return f"CASE m.to_stage_id {whens} ELSE 1 END" if whens else "1"
+    return f"CASE {column} {whens} ELSE 1 END" if whens else "1"
 
 
 def _epoch(column: str) -> str:
@@ -97,13 +97,42 @@ def _statements(ranks: dict[int, int], leads: str = "BETWEEN %s AND %s") -> list
     return [(leads_sql, []), (spans_sql, [open_end]), (touches_sql, [])]
 
 
+def _arrival_statements(ranks: dict[int, int], leads: str) -> list[tuple[str, list[object]]]:
+    """`_statements` for leads that have just arrived (`leads_arrived`): a lead's only fact is then
+    its arrival move — open, into the lead's stage, at its `created_at` (crm.services.lead_arrive,
+    the webhook batch and the import chunk all write it so) — and it has no touch. Its rows follow
+    from the lead alone: the same rows, without reading the moves back (the lead's look-up of its
+    first qualifying move, the spans' window over its moves: half an import chunk's refresh,
+    measured) and without the touches statement, which finds nothing. Tests compare these rows with
+    a rebuild from the facts, column for column."""
+    leads_table, spans_table, _ = _tables()
+    needs_ids = [sid for sid, rank in ranks.items() if rank >= RANK_NEEDS_CONFIRMED] or [0]
+    needs_list = ", ".join(str(int(i)) for i in needs_ids)
+    open_end = connection.ops.adapt_datetimefield_value(SPAN_OPEN_END)
+    leads_sql = f"""
+        INSERT INTO {leads_table} (lead_id, region_id, owner_id, arrived_at, needs_confirmed_at)
+        SELECT l.id, l.region_id, l.owner_id, l.created_at,
+               CASE WHEN l.stage_id IN ({needs_list}) THEN l.created_at END
+          FROM crm_lead l WHERE l.id {leads}"""  # noqa: S608 -- our tables, integer stage ids; values bound
+    spans_sql = f"""
+        INSERT INTO {spans_table} (lead_id, region_id, owner_id, rank, entered_at, entered_s, left_at)
+        SELECT l.id, l.region_id, l.owner_id, {_rank_case(ranks, "l.stage_id")}, l.created_at,
+               {_epoch("l.created_at")}, %s
+          FROM crm_lead l WHERE l.id {leads}"""  # noqa: S608
+    return [(leads_sql, []), (spans_sql, [open_end])]
+
+
 def _refresh(leads: str, values: list[object], ranks: dict[int, int], *, new: bool = False) -> None:
-    """The per-lead rows of the leads `leads` (an SQL condition on the id, with its `values`)."""
+    """The per-lead rows of the leads `leads` (an SQL condition on the id, with its `values`);
+    `new`: they have just arrived (see `_arrival_statements`)."""
     with connection.cursor() as cursor:
-        if not new:
+        if new:
+            statements = _arrival_statements(ranks, leads)
+        else:
             for table in _tables():
                 cursor.execute(f"DELETE FROM {table} WHERE lead_id {leads}", values)  # noqa: S608
-        for sql, params in _statements(ranks, leads):
+            statements = _statements(ranks, leads)
+        for sql, params in statements:
             cursor.execute(sql, [*params, *values])
 
 
@@ -123,7 +152,8 @@ def indicator_facts_refresh_many(*, lead_ids: list[int], new: bool = False) -> N
     few statements per 900 leads, not a few per lead — or per run of up to RANGE_LEADS consecutive
     ids (an import chunk's leads have consecutive ids), selected as a range: the same rows, with a
     tenth of the statements. `new`: the leads have just arrived and have no rows yet (`leads_arrived`),
-    so there is nothing to take out first — half the statements of a webhook batch's refresh."""
+    so there is nothing to take out first — half the statements of a webhook batch's refresh — and
+    their rows follow from the leads themselves (`_arrival_statements`)."""
     ranks = stage_ranks() if lead_ids else {}
     loose: list[int] = []
     for lo, hi in _id_runs(lead_ids):
