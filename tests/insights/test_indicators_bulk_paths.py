@@ -9,12 +9,14 @@ import json
 import pytest
 
 from salesloop.crm.models import Lead
+from salesloop.insights.funnel_rollup import funnel_rollup_rebuild
 from salesloop.insights.indicators.facts import indicator_facts_rebuild, indicator_facts_refresh_many
 from salesloop.insights.models.indicators import IndicatorLead, IndicatorSpan
 from salesloop.intake.burst import Delivery, deliveries_receive
 from salesloop.intake.services import source_create
 from salesloop.pipeline.models import Stage, StageMove
 from tests import factories
+from tests.insights.test_funnel_rollup import tables as funnel_tables
 from tests.intake.test_imports import csv_bytes, job_of, run
 from tests.routing.conftest import definition, in_force, rule
 
@@ -92,3 +94,19 @@ def test_an_arrival_straight_into_a_later_stage_counts_as_reaching_it_as_a_rebui
     assert [row[3] for row in kept[1]] == [2]
     indicator_facts_rebuild()
     assert _kept() == kept
+
+
+def test_an_imports_funnel_rows_are_a_rebuilds(org, django_capture_on_commit_callbacks):
+    """An import chunk adds its leads' entries to the funnel rollups, grouped by region, arrival and
+    owner: what a replay of their moves gives, lead by lead."""
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    phones = ["15805710001", "15805710002", "15805710003", "13926000001", "13926000002", "13800138000"]
+    rows = [[f"客户{n}", phone, f"公司{n % 2}", "", "", "", ""] for n, phone in enumerate(phones)]
+    job = run(job_of(org.carol, csv_bytes(rows)), org.carol, django_capture_on_commit_callbacks)
+
+    assert job.created == len(phones)
+    kept = funnel_tables()
+    assert sum(row[5] for row in kept["days"] if row[0] == "d") == len(phones)  # entries, by region
+    assert len({row[3] for row in kept["owner_days"]}) >= 2  # routed leads and waiting ones
+    funnel_rollup_rebuild()
+    assert funnel_tables() == kept

@@ -72,8 +72,10 @@ class ChunkPlan:
     # what routing reads of the lead besides: its customer's (province, industry, city)
     leads: list[tuple[str, int, int, str, int | None, Decimal, str, str]] = field(default_factory=list)
     lead_customers: list[tuple[str | None, str, str]] = field(default_factory=list)
-    # (row number, lead ref, candidate)
+    # (row number, lead ref, candidate), and each one's event body and normalised fields as JSON —
+    # encoded by the planner (`chunk_plan`, planning ahead in a thread of its own), not by the writer
     touches: list[tuple[int, int, Candidate]] = field(default_factory=list)
+    touch_bodies: list[tuple[str, str]] = field(default_factory=list)
     rejects: list[tuple[int, list[str], str]] = field(default_factory=list)
     # leads known before the import that this chunk touched: lead id → (owner id, title, row)
     touched_leads: dict[int, tuple[int | None, str, int]] = field(default_factory=dict)
@@ -379,6 +381,14 @@ def chunk_plan(
 
     seen = ctx.seen if after is None else lambda contact_id: contact_id in after.named or ctx.seen(contact_id)
     _decide(plan, candidates, ctx, seen, known, contact_customer, open_lead, customer_by_key)
+    body_keys = ctx.body_keys
+    plan.touch_bodies = [
+        (
+            json_object(zip(body_keys, candidate.cells, strict=True)),
+            json_object(candidate.normalised().items()),
+        )
+        for _, _, candidate in plan.touches
+    ]
     if outcomes:
         plan.outcomes.sort(key=lambda outcome: outcome.row_number)
     return plan
@@ -565,7 +575,7 @@ def chunk_write(
     now = router.now if router is not None else clock.now()
     at = connection.ops.adapt_datetimefield_value(now)
     actor_id, stage_id, pipeline_id = ctx.actor_id, ctx.stage_id, ctx.pipeline_id
-    job_id, keys, touch_status = ctx.job.pk, ctx.body_keys, EventStatus.TOUCH.value
+    job_id, touch_status = ctx.job.pk, EventStatus.TOUCH.value
     open_status, source = LeadStatus.OPEN.value, Channel.IMPORT.value
     with _OwnersInThread(plan, ctx, lead_ids, router, now, writer) as routing:
         writer.insert(
@@ -611,16 +621,18 @@ def chunk_write(
                     ctx.source_id,
                     f"import:{job_id}:{row_number}",
                     at,
-                    json_object(zip(keys, candidate.cells, strict=True)),
+                    body,
                     touch_status,
                     lead if lead > 0 else lead_ids[~lead],
                     candidate.campaign,
                     1,
                     at,
-                    json_object(candidate.normalised().items()),
+                    normalised,
                     actor_id,
                 )
-                for row_number, lead, candidate in plan.touches
+                for (row_number, lead, candidate), (body, normalised) in zip(
+                    plan.touches, plan.touch_bodies, strict=True
+                )
             ],
         )
         writer.insert(

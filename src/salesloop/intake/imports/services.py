@@ -282,6 +282,7 @@ def import_run(*, job_id: int, timings: RunTimings | None = None) -> ImportJob:
                 sizer.record(prepared.rows, time.monotonic() - started)
                 timings.chunks += 1
                 timings.largest_chunk = max(timings.largest_chunk, prepared.rows)
+                finished = [prepared, plan]
                 waited = time.monotonic()
                 following = ahead.result()
                 if following is None:
@@ -291,6 +292,7 @@ def import_run(*, job_id: int, timings: RunTimings | None = None) -> ImportJob:
                     prepared, plan = following
                     timings.plan += time.monotonic() - waited
                     timings.chunks_planned_ahead += plan is not None
+                ahead.release(finished)
             timings.planned_ahead = ahead.seconds
     except ImportTakenOver:
         log.warning("import %s: another worker has taken the job over; this one stops", job_id)
@@ -423,6 +425,15 @@ class PlanAhead:
         """(the next chunk or None at the end of the file, its plan or None), if it was started."""
         future, self._future = self._future, None
         return None if future is None else future.result()
+
+    def release(self, finished: list[Any]) -> None:
+        """The committed chunk's rows and plan (`finished`, which the caller holds no other way),
+        freed on this thread while the writer goes on: a chunk is a few million small objects,
+        and freeing them on the writer's thread took ~2.5% of a million-row run (py-spy)."""
+        if self._pool is not None:
+            self._pool.submit(finished.clear)
+        else:
+            finished.clear()
 
     def drop(self) -> None:
         """The chunk before did not commit: keep the rows, not the plan."""
