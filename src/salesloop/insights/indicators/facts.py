@@ -64,13 +64,22 @@ def _tables() -> tuple[str, str, str]:
     return IndicatorLead._meta.db_table, IndicatorSpan._meta.db_table, IndicatorTouch._meta.db_table
 
 
+def _needs_list(ranks: dict[int, int]) -> str:
+    """The ids of the stages the conversion indicator counts as reached, as SQL (integers read from
+    the database: safe to inline)."""
+    needs_ids = [sid for sid, rank in ranks.items() if rank >= RANK_NEEDS_CONFIRMED] or [0]
+    return ", ".join(str(int(i)) for i in needs_ids)
+
+
+def _open_end() -> object:
+    return connection.ops.adapt_datetimefield_value(SPAN_OPEN_END)
+
+
 def _statements(ranks: dict[int, int], leads: str = "BETWEEN %s AND %s") -> list[tuple[str, list[object]]]:
     """INSERT … SELECT for the lead ids `leads` selects (a range by default; the caller appends its
     values); spans before touches (a touch's rank reads them)."""
     leads_table, spans_table, touches_table = _tables()
-    needs_ids = [sid for sid, rank in ranks.items() if rank >= RANK_NEEDS_CONFIRMED] or [0]
-    needs_list = ", ".join(str(int(i)) for i in needs_ids)
-    open_end = connection.ops.adapt_datetimefield_value(SPAN_OPEN_END)
+    needs_list, open_end = _needs_list(ranks), _open_end()
     leads_sql = f"""
         INSERT INTO {leads_table} (lead_id, region_id, owner_id, arrived_at, needs_confirmed_at)
         SELECT l.id, l.region_id, l.owner_id, l.created_at,
@@ -106,9 +115,7 @@ def _arrival_statements(ranks: dict[int, int], leads: str) -> list[tuple[str, li
     measured) and without the touches statement, which finds nothing. Tests compare these rows with
     a rebuild from the facts, column for column."""
     leads_table, spans_table, _ = _tables()
-    needs_ids = [sid for sid, rank in ranks.items() if rank >= RANK_NEEDS_CONFIRMED] or [0]
-    needs_list = ", ".join(str(int(i)) for i in needs_ids)
-    open_end = connection.ops.adapt_datetimefield_value(SPAN_OPEN_END)
+    needs_list, open_end = _needs_list(ranks), _open_end()
     leads_sql = f"""
         INSERT INTO {leads_table} (lead_id, region_id, owner_id, arrived_at, needs_confirmed_at)
         SELECT l.id, l.region_id, l.owner_id, l.created_at,
