@@ -12,9 +12,13 @@ from django.db import models
 
 from salesloop.core.models import AuditEntry, PersonalDataAccess
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def jsonable(value: Any) -> Any:
     """A JSON-safe copy of a value: Decimals and datetimes become strings, models their pk."""
+    if type(value) in _PLAIN:  # most values, taken before the isinstance checks (Mapping's is slow)
+        return value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
@@ -32,12 +36,23 @@ def jsonable(value: Any) -> Any:
 
 def snapshot(instance: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     """The listed fields of a record as JSON, foreign keys by id."""
-    state: dict[str, Any] = {}
-    for name in fields:
-        field = instance._meta.get_field(name)
-        attname = getattr(field, "attname", name)
-        state[name] = jsonable(getattr(instance, attname))
-    return state
+    return {name: jsonable(getattr(instance, attname)) for name, attname in _attnames(type(instance), fields)}
+
+
+_ATTNAMES: dict[tuple[type[models.Model], tuple[str, ...]], list[tuple[str, str]]] = {}
+
+
+def _attnames(model: type[models.Model], fields: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, attribute) of each listed field — a foreign key's attribute is its id — worked out
+    once per model and list (a webhook batch snapshots every lead it creates)."""
+    names = tuple(fields)
+    key = (model, names)
+    found = _ATTNAMES.get(key)
+    if found is None:
+        found = _ATTNAMES[key] = [
+            (name, getattr(model._meta.get_field(name), "attname", name)) for name in names
+        ]
+    return found
 
 
 def audit_record(

@@ -541,14 +541,14 @@ def _winning_index(decision: engine.Decision) -> int:
     return next(i for i, rule in enumerate(decision.trace["rules"]) if rule["outcome"] == "winner")
 
 
-def _winner_notification(winner_id: int, rule_name: str, lead: Lead) -> Notification:
+def _winner_notification(winner_id: int, rule_name: str, lead_id: int, title: str) -> Notification:
     """The (unsaved) message telling the winner of a new lead why it is theirs."""
     return Notification(
         user_id=winner_id,
         kind="lead.assigned",
-        title=f"新线索：{lead.title}"[:200],
+        title=f"新线索：{title}"[:200],
         body=f"按规则「{rule_name}」分配给你，点开线索可看“为什么分给我”。",
-        link=f"/leads/{lead.pk}/",
+        link=f"/leads/{lead_id}/",
     )
 
 
@@ -558,7 +558,7 @@ def _winning_rule_name(decision: engine.Decision) -> str:
 
 def _notify_winner(decision: engine.Decision, lead: Lead) -> None:
     assert decision.winner_id is not None
-    _winner_notification(decision.winner_id, _winning_rule_name(decision), lead).save()
+    _winner_notification(decision.winner_id, _winning_rule_name(decision), lead.pk, lead.title).save()
 
 
 def _assignment_store(
@@ -922,7 +922,7 @@ class BatchRouter:
 
         if titles is not None:
             told = [
-                _winner_notification(winner_id, rule_name, Lead(pk=lead_id, title=titles[lead_id]))
+                _winner_notification(winner_id, rule_name, lead_id, titles[lead_id])
                 for winner_id, rule_name, lead_id in self.decided
             ]
             if notices is None:
