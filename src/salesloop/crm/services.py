@@ -83,12 +83,20 @@ def _custom_values_change(entity: str, record: Customer | Lead, values: Any) -> 
 
 
 def customer_build(
-    *, name: str, industry: str = "", size: str = "", province: Province | None = None, city: str = ""
+    *,
+    name: str,
+    industry: str = "",
+    size: str = "",
+    province: Province | None = None,
+    city: str = "",
+    at: dt.datetime | None = None,
 ) -> Customer:
-    """A new customer checked and cleaned, not saved yet (intake saves a burst's in one statement)."""
+    """A new customer checked and cleaned, not saved yet (intake saves a burst's in one statement),
+    made `at` (default: now)."""
     if size and size not in CompanySize.values:
         raise ValidationError({"size": f"one of {', '.join(CompanySize.values)}"})
     clean_name = _clean_text(name, "name", required=True)
+    at = at or clock.now()
     return Customer(
         name=clean_name,
         name_key=company_key(clean_name),
@@ -96,6 +104,8 @@ def customer_build(
         size=size,
         province=province,
         city=_clean_text(city, "city", max_length=40),
+        created_at=at,
+        updated_at=at,
     )
 
 
@@ -165,8 +175,10 @@ def contact_build(
     phone: str = "",
     wecom_external_id: str = "",
     email: str = "",
+    at: dt.datetime | None = None,
 ) -> Contact:
-    """A new contact checked and cleaned, not saved yet."""
+    """A new contact checked and cleaned, not saved yet, made `at` (default: now)."""
+    at = at or clock.now()
     return Contact(
         customer=customer,
         name=_clean_text(name, "name", required=True, max_length=80),
@@ -174,6 +186,8 @@ def contact_build(
         phone=_clean_phone(phone),
         wecom_external_id=_clean_text(wecom_external_id, "wecom_external_id", max_length=64),
         email=_clean_email(email),
+        created_at=at,
+        updated_at=at,
     )
 
 
@@ -290,6 +304,7 @@ def lead_build(
         stage_entered_at=created_at,
         assigned_at=created_at if owner else None,
         created_at=created_at,
+        updated_at=created_at,
         referred_by=referred_by,
     )
 

@@ -30,7 +30,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from salesloop.accounts.models import Province, Region, User
+from salesloop.accounts.models import Province, Region
 from salesloop.core import clock, explanations
 from salesloop.core.audit import jsonable, snapshot
 from salesloop.core.models import AuditEntry
@@ -420,6 +420,7 @@ def _lead_plan(
                 industry=arrival.industry[:40],
                 province=provinces.get(person.province_code) if person.province_code else None,
                 city=person.city[:40],
+                at=now,
             )
             item.created["customer"] = customer
             if arrival.company and key:
@@ -431,6 +432,7 @@ def _lead_plan(
             title=arrival.job_title,
             wecom_external_id=arrival.wecom_external_id,
             email=arrival.email,
+            at=now,
         )
         contact.phone = person.phone  # E.164 already: `_person` parsed and checked it
         item.created["contact"] = contact
@@ -525,6 +527,7 @@ def _audit_arrivals(items: list[_Item]) -> None:
         via = {"event": item.event.pk, "source_id": item.delivery.source.pk}
         entries.append(
             AuditEntry(
+                at=lead.created_at,
                 actor=None,
                 action="lead.arrive",
                 target_type=Lead._meta.label_lower,
@@ -549,11 +552,12 @@ def _touch_notices(items: list[_Item]) -> list[Notification]:
             continue
         notifications.append(
             Notification(
-                user=User(pk=owner_id),
+                user_id=owner_id,
                 kind="lead.touch",
                 title=f"线索回流：{lead.title}"[:200],
                 body=f"{lead.title} 通过「{item.delivery.source.name}」再次来访。",
                 link=f"/leads/{lead.pk}/",
+                created_at=item.event.received_at,
             )
         )
     return notifications

@@ -541,14 +541,17 @@ def _winning_index(decision: engine.Decision) -> int:
     return next(i for i, rule in enumerate(decision.trace["rules"]) if rule["outcome"] == "winner")
 
 
-def _winner_notification(winner_id: int, rule_name: str, lead_id: int, title: str) -> Notification:
-    """The (unsaved) message telling the winner of a new lead why it is theirs."""
+def _winner_notification(
+    winner_id: int, rule_name: str, lead_id: int, title: str, at: dt.datetime | None = None
+) -> Notification:
+    """The (unsaved) message telling the winner of a new lead why it is theirs, sent `at` (now)."""
     return Notification(
         user_id=winner_id,
         kind="lead.assigned",
         title=f"新线索：{title}"[:200],
         body=f"按规则「{rule_name}」分配给你，点开线索可看“为什么分给我”。",
         link=f"/leads/{lead_id}/",
+        created_at=at or clock.now(),
     )
 
 
@@ -922,7 +925,7 @@ class BatchRouter:
 
         if titles is not None:
             told = [
-                _winner_notification(winner_id, rule_name, lead_id, titles[lead_id])
+                _winner_notification(winner_id, rule_name, lead_id, titles[lead_id], self.now)
                 for winner_id, rule_name, lead_id in self.decided
             ]
             if notices is None:
