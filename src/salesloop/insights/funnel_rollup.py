@@ -238,33 +238,45 @@ def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], r
     write have distinct keys (they come from a dict), which one statement's ON CONFLICT needs."""
     if not rows:
         return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = [*keys, *counters]
-    adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
-    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
-    if connection.vendor == "postgresql":
+    head, conflict, arrays, width = _upsert_parts(model, tuple(keys), tuple(counters))
+    if arrays:
         # One array per column: the statement's text is the same whatever the number of rows, so
         # psycopg parses it once (it re-parsed a long VALUES list on every call — 15% of a webhook
         # burst's server time on PostgreSQL, profiled). The values are numbers, dates and codes:
         # none carries the quotes that make text arrays slow to write (core/postgresql/base.py).
-        meta = model._meta
-        arrays = ", ".join(f"%s::{meta.get_field(c).db_type(connection)}[]" for c in columns)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
-            f"SELECT * FROM unnest({arrays}) {conflict}"
-        )
-        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+        sql = f"{head}SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608 -- names from model meta
+        cursor.execute(sql, [list(v) for v in zip(*rows, strict=True)])
         return
-    one_row = f"({', '.join(['%s'] * len(columns))})"
-    per_statement = max(1, UPSERT_PARAMETERS // len(columns))
+    one_row = f"({', '.join(['%s'] * width)})"
+    per_statement = max(1, UPSERT_PARAMETERS // width)
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
-        sql = (
-            f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 -- names from model meta
-            f"VALUES {', '.join([one_row] * len(part))} {conflict}"
-        )
+        sql = f"{head}VALUES {', '.join([one_row] * len(part))} {conflict}"
         cursor.execute(sql, [value for row in part for value in row])
+
+
+_UPSERT_PARTS: dict[tuple[Any, ...], tuple[str, str, str, int]] = {}
+
+
+def _upsert_parts(model: Any, keys: tuple[str, ...], counters: tuple[str, ...]) -> tuple[str, str, str, int]:
+    """An upsert's `INSERT INTO t (…) `, its `ON CONFLICT … DO UPDATE SET …` (~70 quoted columns
+    for a day table), PostgreSQL's typed arrays (empty on SQLite) and its width, worked out once
+    per table (every webhook batch writes four)."""
+    key = (model, keys, counters, connection.alias, connection.vendor)
+    parts = _UPSERT_PARTS.get(key)
+    if parts is None:
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        columns = [*keys, *counters]
+        adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+        conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
+        head = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        arrays = ""
+        if connection.vendor == "postgresql":
+            meta = model._meta
+            arrays = ", ".join(f"%s::{meta.get_field(c).db_type(connection)}[]" for c in columns)
+        parts = _UPSERT_PARTS[key] = (head, conflict, arrays, len(columns))
+    return parts
 
 
 @dataclass(frozen=True)
