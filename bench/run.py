@@ -295,6 +295,13 @@ def main() -> int:
             "intake: signed webhooks over HTTP to `salesloop serve`, 32 concurrent clients, 20% known people"
         )
         print(intake_webhooks.table(extra["intake_webhooks"]))
+        from bench import intake_batch
+
+        say("intake: a webhook batch's CPU in one process …")
+        extra["intake_batch"] = intake_batch.run(databases)
+        print()
+        print("intake: batches of 10 deliveries in one process, no HTTP (the write turn's CPU, steadier)")
+        print(intake_batch.table(extra["intake_batch"]))
     if "imports" in benches:
         from bench import imports
 
