@@ -13,6 +13,8 @@ Printed per database: CPU time per delivery reading (outside the turn) and in th
 transaction (the turn), and the wall time per delivery (on PostgreSQL, the server's time too).
 
     python -m bench.intake_batch [--databases sqlite,postgresql] [--batches 300] [--repeat 3]
+
+SALESLOOP_BENCH_PG_URL names the PostgreSQL server (as for `make bench`).
 """
 
 from __future__ import annotations
@@ -21,100 +23,73 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DATABASE = os.environ.get("SALESLOOP_BENCH_BATCH_DB", "salesloop_bench_batch")
+from bench.databases import (
+    DEFAULT_PG_ADMIN_URL,
+    BenchDatabase,
+    inner_run,
+    postgresql_database,
+    postgresql_drop,
+    salesloop,
+    sqlite_database,
+)
+
+PG_ADMIN_URL = os.environ.get("SALESLOOP_BENCH_PG_URL", DEFAULT_PG_ADMIN_URL)
+PG_DATABASE = "salesloop_bench_batch"
 BATCH = 10  # deliveries per batch: what the HTTP bench's batches hold at 300/s
 WARMUP_BATCHES = 5
 
-_ONE_RUN = """
-import gc, json, sys, time
-import django
-django.setup()
-from bench.intake_webhooks import bench_setup, _payloads
-from salesloop.intake.burst import Delivery, deliveries_read, deliveries_receive
-from salesloop.intake.models import Source
 
-batches, batch, warmup = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-source = Source.objects.get(slug=bench_setup(routing=True)["slug"])
-bodies = _payloads(batches * batch, 7)
-spent = {"read": 0.0, "turn": 0.0, "wall": 0.0}
-for number in range(batches):
-    part = bodies[number * batch : (number + 1) * batch]
-    deliveries = [
-        Delivery(source=source, body=b.decode(), external_id=json.loads(b)["id"], remote_addr="127.0.0.1")
-        for b in part
-    ]
-    if number == warmup:
-        gc.freeze()  # as the web processes do once loaded (core/gunicorn_hooks.py)
-        spent = {"read": 0.0, "turn": 0.0, "wall": 0.0}
-    began, wall = time.process_time(), time.perf_counter()
-    deliveries_read(deliveries)
-    read = time.process_time()
-    deliveries_receive(deliveries)
-    spent["read"] += read - began
-    spent["turn"] += time.process_time() - read
-    spent["wall"] += time.perf_counter() - wall
-print(json.dumps({k: 1000 * v / ((batches - warmup) * batch) for k, v in spent.items()}))
-"""
+def measure(batches: int) -> dict[str, float]:
+    """In this process, on its database (migrated): CPU and wall milliseconds per delivery."""
+    import gc
+    import time
 
+    import django
 
-def _database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'batch.sqlite3'}"
-    import psycopg
-    from psycopg import sql
+    django.setup()
+    from bench.intake_webhooks import _payloads, bench_setup
+    from salesloop.intake.burst import Delivery, deliveries_read, deliveries_receive
+    from salesloop.intake.models import Source
 
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
-    return f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"
+    source = Source.objects.get(slug=bench_setup(routing=True)["slug"])
+    bodies = _payloads(batches * BATCH, 7)
+    spent = {"read": 0.0, "turn": 0.0, "wall": 0.0}
+    for number in range(batches):
+        deliveries = [
+            Delivery(source=source, body=b.decode(), external_id=json.loads(b)["id"], remote_addr="127.0.0.1")
+            for b in bodies[number * BATCH : (number + 1) * BATCH]
+        ]
+        if number == WARMUP_BATCHES:
+            gc.freeze()  # as the web processes do once loaded (core/gunicorn_hooks.py)
+            spent = dict.fromkeys(spent, 0.0)
+        began, wall = time.process_time(), time.perf_counter()
+        deliveries_read(deliveries)
+        read = time.process_time()
+        deliveries_receive(deliveries)
+        spent["read"] += read - began
+        spent["turn"] += time.process_time() - read
+        spent["wall"] += time.perf_counter() - wall
+    return {key: 1000 * value / ((batches - WARMUP_BATCHES) * BATCH) for key, value in spent.items()}
 
 
 def run_one(kind: str, batches: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="salesloop-batch-bench-") as tmp:
-        workdir = Path(tmp)
-        env = {
-            **os.environ,
-            "SALESLOOP_DATABASE_URL": _database(kind, workdir),
-            "SALESLOOP_VAR_DIR": str(workdir / "var"),
-            "DJANGO_SETTINGS_MODULE": "salesloop.settings",
-            "SALESLOOP_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "src"), str(PROJECT_DIR)]),
-        }
-        env.pop("SALESLOOP_TESTING", None)
+        var_dir = Path(tmp)
+        database: BenchDatabase = (
+            sqlite_database(var_dir)
+            if kind == "sqlite"
+            else postgresql_database(PG_ADMIN_URL, var_dir, name=PG_DATABASE)
+        )
         try:
-            for args in (
-                ["-m", "salesloop.cli", "migrate", "-v0"],
-                ["-c", _ONE_RUN, str(batches), str(BATCH), str(WARMUP_BATCHES)],
-            ):
-                done = subprocess.run(
-                    [sys.executable, *args],
-                    env=env,
-                    cwd=PROJECT_DIR,
-                    capture_output=True,
-                    text=True,
-                    timeout=900,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    raise RuntimeError(f"{args[:2]} failed: {done.stderr[-2000:]}")
-            return json.loads(done.stdout.strip().splitlines()[-1])
+            salesloop(database, "migrate", "-v0")
+            return inner_run(database, "bench.intake_batch", "--inner", str(batches))
         finally:
             if kind == "postgresql":
-                import psycopg
-                from psycopg import sql
-
-                with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                    conn.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_DATABASE))
-                    )
+                postgresql_drop(PG_ADMIN_URL, name=PG_DATABASE)
 
 
 def run(databases: list[str], batches: int = 300, repeat: int = 3) -> list[dict[str, Any]]:
@@ -155,7 +130,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)  # one measurement, here
     args = parser.parse_args()
+    if args.inner:
+        print(json.dumps(measure(args.inner)))
+        return
     rows = run([d.strip() for d in args.databases.split(",") if d.strip()], args.batches, args.repeat)
     print(json.dumps(rows) if args.json else table(rows))
 

@@ -32,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 
 from salesloop.accounts.models import Province, Region
-from salesloop.core import clock, explanations
+from salesloop.core import clock
 from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
 from salesloop.core.rows import instances_insert, model_rows, not_blank, sql_rows
@@ -62,6 +62,7 @@ from salesloop.intake.services import (
 from salesloop.notify.models import Notification
 from salesloop.pipeline.models import StageMove
 from salesloop.pipeline.selectors import pipeline_first_stage
+from salesloop.pipeline.services import entry_explanation_json
 
 BATCH_ATTEMPTS = 3
 
@@ -501,20 +502,7 @@ def _first_moves_insert(leads: list[Lead]) -> None:
         stage_id = lead.stage_id
         assert stage_id is not None
         if stage_id not in entering:
-            entering[stage_id] = json.dumps(
-                explanations.build(
-                    "stage_move",
-                    from_stage=None,
-                    to_stage=lead.stage.code,
-                    direction="enter",
-                    skipped_stages=[],
-                    dwell_seconds=None,
-                    from_status="",
-                    to_status=lead.status,
-                    reason="",
-                ),
-                ensure_ascii=False,
-            )
+            entering[stage_id] = entry_explanation_json(lead.stage.code, lead.status)
         at = lead.created_at
         if at not in moments:
             moments[at] = db.ops.adapt_datetimefield_value(at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,26 @@ def stage_move_record(
         direction=direction,
     )
     return move
+
+
+def entry_explanation_json(stage_code: str, status: str) -> str:
+    """A new lead's entry into its first stage as `stage_move_record` explains it (no stage before,
+    nothing skipped), as JSON text: the bulk paths — a webhook batch, an import chunk — encode it
+    once per stage for every lead entering it."""
+    return json.dumps(
+        explanations.build(
+            "stage_move",
+            from_stage=None,
+            to_stage=stage_code,
+            direction="enter",
+            skipped_stages=[],
+            dwell_seconds=None,
+            from_status="",
+            to_status=status,
+            reason="",
+        ),
+        ensure_ascii=False,
+    )
 
 
 def _problem(code: str, field: str, message: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ from django.db import connection
 from django.db.models import F
 
 from salesloop.accounts.models import Province, Region
-from salesloop.core import clock, explanations
+from salesloop.core import clock
 from salesloop.crm import signals
 from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.intake.imports.bulk import BulkWriter, Table, table
@@ -44,6 +44,7 @@ from salesloop.intake.imports.models import ImportJob, ImportRejectedRow
 from salesloop.intake.imports.rows import Candidate, Rejection, RowNormaliser
 from salesloop.intake.models import EventStatus, InboundEvent
 from salesloop.pipeline.models import Stage, StageMove
+from salesloop.pipeline.services import entry_explanation_json
 from salesloop.routing.engine import LeadFacts
 from salesloop.routing.services import BatchRouter
 
@@ -117,20 +118,7 @@ class ImportContext:
             Province.objects.values_list("code", "region_id")
         )
         self.region_code: dict[int, str] = dict(Region.objects.values_list("id", "code"))
-        self.explanation_json = json.dumps(
-            explanations.build(
-                "stage_move",
-                from_stage=None,
-                to_stage=stage.code,
-                direction="enter",
-                skipped_stages=[],
-                dwell_seconds=None,
-                from_status="",
-                to_status=LeadStatus.OPEN,
-                reason="",
-            ),
-            ensure_ascii=False,
-        )
+        self.explanation_json = entry_explanation_json(stage.code, LeadStatus.OPEN)
         self.rows_done = job.rows_done  # as this worker expects it; checked by every chunk
         self.created_contacts = array("q")
         self.touched_contacts: set[int] = set()
