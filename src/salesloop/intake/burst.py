@@ -46,7 +46,7 @@ from salesloop.crm.services import (
     customer_build,
     lead_build,
 )
-from salesloop.intake.imports.bulk import BulkWriter, Table, table
+from salesloop.intake.imports.bulk import rows_append
 from salesloop.intake.models import EventStatus, InboundEvent, Source
 from salesloop.intake.services import (
     Outcome,
@@ -507,7 +507,7 @@ def _first_moves_insert(leads: list[Lead]) -> None:
         if at not in moments:
             moments[at] = db.ops.adapt_datetimefield_value(at)
         rows.append((lead.pk, None, stage_id, "", lead.status, moments[at], entering[stage_id]))
-    _rows_insert(StageMove, MOVE_COLUMNS, rows)
+    rows_append(StageMove, MOVE_COLUMNS, rows)
 
 
 def _audit_arrivals(items: list[_Item]) -> None:
@@ -535,23 +535,7 @@ def _audit_arrivals(items: list[_Item]) -> None:
         rows.append(
             (moments[at], "lead.arrive", target_type, str(lead.pk), json.dumps(after, ensure_ascii=False))
         )
-    _rows_insert(AuditEntry, AUDIT_COLUMNS, rows)
-
-
-_TABLES: dict[tuple[Any, ...], Table] = {}
-
-
-def _rows_insert(model: type[Any], columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Rows of values prepared for the database (JSON encoded, datetimes adapted) appended in one
-    statement (a COPY on PostgreSQL), the other columns given their defaults, ids by the database:
-    building a model instance per row and preparing each of its fields cost more than the
-    database spent storing the row (py-spy, a webhook batch's write turn)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    key = (model, columns, db.alias, db.vendor)
-    spec = _TABLES.get(key)
-    if spec is None:
-        spec = _TABLES[key] = table(model, columns, db, database_assigns_id=True)
-    BulkWriter(db).insert(spec, rows)
+    rows_append(AuditEntry, AUDIT_COLUMNS, rows)
 
 
 def _touch_notices(items: list[_Item]) -> list[Notification]:

@@ -514,11 +514,9 @@ def _assignments_insert(rows: list[tuple[Any, ...]], writer: BulkWriter | None =
     `bulk_create` spent more on building a model instance and its SQL per row than the database
     spent storing it (measured on an import of 100,000 rows). An import passes its chunk's
     `writer`, which checks the rows' references with the chunk's own (`BulkWriter.references_confirm`)."""
-    from salesloop.intake.imports.bulk import BulkWriter, table
+    from salesloop.intake.imports.bulk import rows_append
 
-    if rows:
-        spec = table(Assignment, ASSIGNMENT_BULK_COLUMNS, connection, database_assigns_id=True)
-        (writer or BulkWriter(connection)).insert(spec, rows)
+    rows_append(Assignment, ASSIGNMENT_BULK_COLUMNS, rows, writer)
 
 
 def _routed_already(lead_ids: list[int]) -> set[int]:
