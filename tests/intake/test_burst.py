@@ -344,6 +344,105 @@ def test_batches_racing_for_one_person_make_one_lead(org):
     assert Lead.objects.count() == 5
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_on_postgresql_batches_of_every_process_take_one_turn(org):
+    """Two web processes' batches wrote at once and met in the middle: one waiting for a funnel
+    row the other had written, the other for a rotation the first had locked — PostgreSQL broke
+    the cycle after its deadlock timeout (1 s), and the batch went round again. A batch takes the
+    intake's turn (an advisory lock) first, as SQLite's writers take theirs."""
+    from django.db import connection, transaction
+
+    from salesloop.intake.burst import INTAKE_TURN
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's writers take turns in core/sqlite, for every transaction")
+    source = source_create(actor=None, kind="api", name="turns", secret="x" * 20)
+    holding, release = threading.Event(), threading.Event()
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def hold_the_turn() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_TURN])
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def deliver() -> None:
+        try:
+            delivered = deliveries_receive(_deliveries(source, [_item("turn1", "13700000991")]))
+            outcomes.extend(o.status for o in delivered)
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_turn)
+    holder.start()
+    assert holding.wait(30)
+    batch = threading.Thread(target=deliver)
+    batch.start()
+    try:
+        # when: the batch has come to the turn — it waits for the holder's advisory lock
+        waiting = 0
+        for _ in range(600):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND objid = %s",
+                    [INTAKE_TURN],
+                )
+                waiting = cursor.fetchone()[0]
+            if waiting or not batch.is_alive():
+                break
+            threading.Event().wait(0.05)
+        stored_meanwhile = InboundEvent.objects.count()
+    finally:
+        release.set()
+        holder.join()
+    batch.join(30)
+
+    # then: it waited, stored nothing meanwhile, and went on once the turn was free
+    assert waiting == 1
+    assert stored_meanwhile == 0
+    assert not errors, errors
+    assert outcomes == ["created"]
+
+
+@pytest.mark.django_db
+def test_a_batch_reads_the_configuration_before_it_takes_the_turn(org):
+    """The rules, the roster, the provinces and the first stage change at human rates: a batch
+    reads them before its turn, so the turn — one batch at a time — holds only what must be read
+    and written in it (PostgreSQL; SQLite's turn begins with the transaction, which the reads
+    precede too)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's turn is taken by BEGIN, which no captured statement shows")
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="ahead", secret="x" * 20)
+    with CaptureQueriesContext(connection) as captured:
+        outcomes = deliveries_receive(_deliveries(source, [_item("ahead1", "13916000991")]))
+    assert [o.status for o in outcomes] == ["created"]
+    sqls = [q["sql"] for q in captured.captured_queries]
+    turn = next(i for i, sql in enumerate(sqls) if "pg_advisory_xact_lock" in sql)
+    configuration = (
+        "routing_ruleset",
+        "routing_repprofile",
+        "routing_leave",
+        "accounts_province",
+        "pipeline_stage",
+    )
+    for table in configuration:
+        reads = [i for i, sql in enumerate(sqls) if sql.startswith("SELECT") and f'"{table}"' in sql]
+        assert reads, table
+        assert reads[0] < turn, (table, sqls[reads[0]][:120])
+        assert table == "pipeline_stage" or max(reads) < turn, (table, sqls[max(reads)][:120])
+
+
 @pytest.mark.django_db
 def test_a_batch_routes_its_new_leads_on_the_facts_the_database_holds_for_them(org, monkeypatch):
     """A burst routes its new leads from the leads as built (routing.services.new_lead_facts), not

@@ -235,47 +235,67 @@ UPSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,
 def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], rows: list[Any]) -> None:
     """Many rows per statement (`VALUES (…), (…), …`): a replay writes tens of thousands of rows,
     and one statement a row cost most of a million-lead rebuild on PostgreSQL. The rows of one
-    write have distinct keys (they come from a dict), which one statement's ON CONFLICT needs."""
+    write have distinct keys (they come from a dict), which one statement's ON CONFLICT needs.
+
+    Only the counters some row changes are sent and added; the others are inserted as 0 and left
+    alone on conflict. A batch of arrivals changes one counter of a day row's ~60: sent whole, the
+    two day tables' upserts were a quarter of a webhook batch's statement time on PostgreSQL
+    (planning and updating every column of every row)."""
     if not rows:
         return
-    head, conflict, arrays, width = _upsert_parts(model, tuple(keys), tuple(counters))
+    counters = tuple(counters)
+    width = len(keys)
+    used = tuple(i for i, _ in enumerate(counters) if any(row[width + i] for row in rows))
+    head, conflict, arrays, width = _upsert_parts(model, tuple(keys), counters, used)
+    columns = [*range(len(keys)), *(len(keys) + i for i in used)]
     if arrays:
         # One array per column: the statement's text is the same whatever the number of rows, so
         # psycopg parses it once (it re-parsed a long VALUES list on every call — 15% of a webhook
         # burst's server time on PostgreSQL, profiled). The values are numbers, dates and codes:
         # none carries the quotes that make text arrays slow to write (core/postgresql/base.py).
-        sql = f"{head}SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608 -- names from model meta
-        cursor.execute(sql, [list(v) for v in zip(*rows, strict=True)])
+        sql = f"{head}FROM unnest({arrays}) {conflict}"
+        cursor.execute(sql, [[row[c] for row in rows] for c in columns])
         return
     one_row = f"({', '.join(['%s'] * width)})"
     per_statement = max(1, UPSERT_PARAMETERS // width)
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
-        sql = f"{head}VALUES {', '.join([one_row] * len(part))} {conflict}"
-        cursor.execute(sql, [value for row in part for value in row])
+        # (SQLite reads `ON CONFLICT` after a SELECT only once a WHERE clause ends it)
+        sql = f"{head}FROM (VALUES {', '.join([one_row] * len(part))}) WHERE 1 {conflict}"
+        cursor.execute(sql, [row[c] for row in part for c in columns])
 
 
 _UPSERT_PARTS: dict[tuple[Any, ...], tuple[str, str, str, int]] = {}
 
 
-def _upsert_parts(model: Any, keys: tuple[str, ...], counters: tuple[str, ...]) -> tuple[str, str, str, int]:
-    """An upsert's `INSERT INTO t (…) `, its `ON CONFLICT … DO UPDATE SET …` (~70 quoted columns
-    for a day table), PostgreSQL's typed arrays (empty on SQLite) and its width, worked out once
-    per table (every webhook batch writes four)."""
-    key = (model, keys, counters, connection.alias, connection.vendor)
+def _upsert_parts(
+    model: Any, keys: tuple[str, ...], counters: tuple[str, ...], used: tuple[int, ...]
+) -> tuple[str, str, str, int]:
+    """An upsert's `INSERT INTO t (…) SELECT *, 0, … `, its `ON CONFLICT … DO UPDATE SET …`,
+    PostgreSQL's typed arrays (empty on SQLite) and the number of values a row sends, for the
+    counters `used` (their indexes; the others are 0), worked out once per table and counters
+    (every webhook batch writes four)."""
+    key = (model, keys, counters, used, connection.alias, connection.vendor)
     parts = _UPSERT_PARTS.get(key)
     if parts is None:
         quote = connection.ops.quote_name
         table = quote(model._meta.db_table)
-        columns = [*keys, *counters]
-        adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
-        conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {adds}"
-        head = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+        sent = [*keys, *(counters[i] for i in used)]
+        zeros = [c for i, c in enumerate(counters) if i not in used]
+        adds = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in sent[len(keys) :])
+        # a write that changes no counter still makes its rows (as it always has): DO NOTHING
+        conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) " + (
+            f"DO UPDATE SET {adds}" if adds else "DO NOTHING"
+        )
+        head = (
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in [*sent, *zeros])}) "
+            f"SELECT *{''.join(', 0' for _ in zeros)} "
+        )
         arrays = ""
         if connection.vendor == "postgresql":
             meta = model._meta
-            arrays = ", ".join(f"%s::{meta.get_field(c).db_type(connection)}[]" for c in columns)
-        parts = _UPSERT_PARTS[key] = (head, conflict, arrays, len(columns))
+            arrays = ", ".join(f"%s::{meta.get_field(c).db_type(connection)}[]" for c in sent)
+        parts = _UPSERT_PARTS[key] = (head, conflict, arrays, len(sent))
     return parts
 
 

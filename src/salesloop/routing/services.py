@@ -738,6 +738,22 @@ def _data_version() -> int | None:
         return int(cursor.fetchone()[0])
 
 
+# (the rule set in force, the A/B test running, the roster with its leaves) at a moment; the
+# roster is None when neither a rule set nor a test is in force
+RoutingConfig = tuple[Any, Any, Any]
+
+
+def routing_config_read(now: dt.datetime) -> RoutingConfig:
+    """What routing a batch at `now` reads of its configuration, three or four statements. A
+    webhook batch reads it before it takes the intake's turn (intake/burst.py): the rules and the
+    roster change at human rates, the rotations and loads it then locks and counts do not."""
+    current = ruleset_in_force(now)
+    test = ab_test_running(now)
+    if current is None and test is None:
+        return None, None, None
+    return current, test, roster_load(leaves_from=now, leaves_to=now)
+
+
 class BatchRouter:
     """Routing many new leads at once (an import chunk, a burst of webhooks) with the same engine
     and the same trace as one at a time, in a fixed number of queries: the rotations of every rule
@@ -807,17 +823,21 @@ class BatchRouter:
 
     @classmethod
     def begin(
-        cls, *, now: dt.datetime, actor: Any = None, carry: BatchRouter | None = None
+        cls,
+        *,
+        now: dt.datetime,
+        actor: Any = None,
+        carry: BatchRouter | None = None,
+        config: RoutingConfig | None = None,
     ) -> BatchRouter | None:
+        """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here."""
         from salesloop.routing.models import RoundRobinState
         from salesloop.routing.roster import open_lead_counts, received_today_counts
         from salesloop.routing.state import MemoryState
 
-        current = ruleset_in_force(now)
-        test = ab_test_running(now)
+        current, test, roster = config if config is not None else routing_config_read(now)
         if current is None and test is None:
             return None
-        roster = roster_load(leaves_from=now, leaves_to=now)
         rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
         keys = sorted(
             {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
@@ -992,17 +1012,19 @@ def leads_route_new(
     region_codes: dict[int, str],
     tell_each: bool = False,
     notices: list[Notification] | None = None,
+    config: RoutingConfig | None = None,
 ) -> dict[int, list[int]]:
     """`leads_route_bulk_owners` (unannounced) for leads the caller's transaction has just written,
     as built (a burst of webhooks): open, unowned, unmerged and unrouted by construction, so their
     facts are read from them — `lead.customer` and its province loaded, `region_codes` mapping
     region ids to codes — instead of back from the database (`lead_facts_unrouted`, the same
     facts: tests/intake/test_burst.py compares them). With `tell_each`, the winners' notices go
-    to `notices` if given (the caller inserts them with its own), else are inserted."""
+    to `notices` if given (the caller inserts them with its own), else are inserted. `config`:
+    see `BatchRouter.begin`."""
     if not leads:
         return {}
     now = clock.now()
-    router = BatchRouter.begin(now=now)
+    router = BatchRouter.begin(now=now, config=config)
     if router is None:
         return {}
     titles: dict[int, str] = {}
