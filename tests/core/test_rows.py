@@ -128,3 +128,47 @@ def test_instances_inserted_by_hand_are_the_rows_bulk_create_makes(org):
     unsaved = Customer(name="未存", name_key="未存")
     with pytest.raises(ValueError, match="not saved"):
         instances_insert([Contact(customer=unsaved, name="某人", phone="+8613800000009")])
+
+
+def test_statements_nothing_reads_back_run_in_order_and_on_postgresql_in_one_round_trip():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from salesloop.core.rows import statements_run
+
+    a = source_create(actor=None, kind="api", name="甲", secret="s" * 24)
+    b = source_create(actor=None, kind="api", name="乙", secret="s" * 24)
+    table = connection.ops.quote_name(Source._meta.db_table)
+    with CaptureQueriesContext(connection) as captured:
+        statements_run(
+            [
+                (f"UPDATE {table} SET name = %s WHERE id = %s", ["它's; 一", a.pk]),  # noqa: S608
+                # runs after the first: it reads what the first wrote
+                (
+                    f"UPDATE {table} SET name = (SELECT name FROM {table} WHERE id = %s) || %s"  # noqa: S608
+                    " WHERE id = %s",
+                    [a.pk, "%s", b.pk],
+                ),
+            ]
+        )
+    assert Source.objects.get(pk=a.pk).name == "它's; 一"
+    assert Source.objects.get(pk=b.pk).name == "它's; 一%s"
+    assert len(captured.captured_queries) == (1 if connection.vendor == "postgresql" else 2)
+
+
+def test_a_failing_statement_of_several_fails_the_call_and_keeps_none_of_them():
+    from django.db import IntegrityError, connection, transaction
+
+    from salesloop.core.rows import statements_run
+
+    a = source_create(actor=None, kind="api", name="甲", secret="s" * 24)
+    b = source_create(actor=None, kind="api", name="乙", secret="s" * 24)
+    table = connection.ops.quote_name(Source._meta.db_table)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        statements_run(
+            [
+                (f"UPDATE {table} SET name = %s WHERE id = %s", ["改了", a.pk]),  # noqa: S608
+                (f"UPDATE {table} SET slug = %s WHERE id = %s", [a.slug, b.pk]),  # noqa: S608 -- taken
+            ]
+        )
+    assert Source.objects.get(pk=a.pk).name == "甲"

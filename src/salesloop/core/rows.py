@@ -299,3 +299,23 @@ def rows_update(
                 f" UPDATE {table} SET {', '.join(assigned)} FROM v WHERE {table}.id = v.id",
                 [value for row_id, values in part for value in (row_id, *values)] + stamps,
             )
+
+
+def statements_run(statements: list[tuple[str, list[Any]]]) -> None:
+    """Statements whose results nobody reads, run in order in the caller's transaction. On
+    PostgreSQL they go to the server in one round trip: Django's psycopg cursors bind values on
+    the client, so each statement is written out whole (`mogrify`, as `execute` would) and the
+    server runs the query string's statements one after the other, all or nothing with the
+    transaction. A webhook batch's funnel and indicator rows are nine such statements; each a
+    round trip of its own, the batch's leader waited for the server nine times, holding the
+    intake's turn. SQLite takes one statement per call: there they run one by one."""
+    if not statements:
+        return
+    db = _db()
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql" and len(statements) > 1:
+            raw = cursor.cursor  # psycopg's ClientCursor, under Django's wrapper
+            cursor.execute(";\n".join(raw.mogrify(sql, params) for sql, params in statements))
+            return
+        for sql, params in statements:
+            cursor.execute(sql, params)

@@ -28,6 +28,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
 from salesloop.core import clock
+from salesloop.core.rows import statements_run
 from salesloop.insights.models import DWELL_BUCKETS, FunnelDay, FunnelOpen, FunnelOwnerDay, FunnelOwnerOpen
 
 OPEN, WON = "open", "won"
@@ -198,25 +199,26 @@ class Rollup:
 
     def write(self) -> None:
         """Add the deltas to the tables: one upsert each (`INSERT … ON CONFLICT DO UPDATE`,
-        which SQLite and PostgreSQL both speak), so concurrent moves add up instead of racing."""
-        with connection.cursor() as cursor:
-            if self.regions:
-                _write_pair(cursor, FunnelDay, FunnelOpen, "region_id", self.days, self.open)
-            if self.owners:
-                _write_pair(
-                    cursor, FunnelOwnerDay, FunnelOwnerOpen, "owner_id", self.owner_days, self.owner_open
-                )
+        which SQLite and PostgreSQL both speak), so concurrent moves add up instead of racing;
+        on PostgreSQL in one round trip (`core.rows.statements_run`)."""
+        statements: list[tuple[str, list[Any]]] = []
+        if self.regions:
+            statements += _pair_statements(FunnelDay, FunnelOpen, "region_id", self.days, self.open)
+        if self.owners:
+            statements += _pair_statements(
+                FunnelOwnerDay, FunnelOwnerOpen, "owner_id", self.owner_days, self.owner_open
+            )
+        statements_run(statements)
 
 
-def _write_pair(
-    cursor: Any,
+def _pair_statements(
     day_model: Any,
     open_model: Any,
     who: str,
     days: dict[DayKey, list[int]],
     piles: dict[OpenKey, list[int]],
-) -> None:
-    """Day rows, their week sums, and the pile-up of one pair of tables."""
+) -> list[tuple[str, list[Any]]]:
+    """Day rows, their week sums, and the pile-up of one pair of tables: the upserts."""
     weeks: defaultdict[DayKey, list[int]] = defaultdict(lambda: [0] * len(DAY_COUNTERS))
     for (day, *rest), values in days.items():
         week = weeks[(week_start(day), *rest)]  # type: ignore[index]
@@ -225,24 +227,29 @@ def _write_pair(
     day_rows = [("d", *key, *values) for key, values in days.items() if any(values)]
     day_rows += [("w", *key, *values) for key, values in weeks.items() if any(values)]
     open_rows = [(*key, *values) for key, values in piles.items() if any(values)]
-    _upsert(cursor, day_model, ["span", "day", "stage_code", who, "source"], DAY_COUNTERS, day_rows)
-    _upsert(cursor, open_model, ["stage_code", who, "source"], ("open_leads", "entered_epoch_sum"), open_rows)
+    return [
+        *_upserts(day_model, ["span", "day", "stage_code", who, "source"], DAY_COUNTERS, day_rows),
+        *_upserts(open_model, ["stage_code", who, "source"], ("open_leads", "entered_epoch_sum"), open_rows),
+    ]
 
 
 UPSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
-def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], rows: list[Any]) -> None:
-    """Many rows per statement (`VALUES (…), (…), …`): a replay writes tens of thousands of rows,
-    and one statement a row cost most of a million-lead rebuild on PostgreSQL. The rows of one
-    write have distinct keys (they come from a dict), which one statement's ON CONFLICT needs.
+def _upserts(
+    model: Any, keys: list[str], counters: Iterable[str], rows: list[Any]
+) -> list[tuple[str, list[Any]]]:
+    """The upserts adding `rows` (keys, then counters) to `model`'s table. Many rows per statement
+    (`VALUES (…), (…), …`): a replay writes tens of thousands of rows, and one statement a row
+    cost most of a million-lead rebuild on PostgreSQL. The rows of one write have distinct keys
+    (they come from a dict), which one statement's ON CONFLICT needs.
 
     Only the counters some row changes are sent and added; the others are inserted as 0 and left
     alone on conflict. A batch of arrivals changes one counter of a day row's ~60: sent whole, the
     two day tables' upserts were a quarter of a webhook batch's statement time on PostgreSQL
     (planning and updating every column of every row)."""
     if not rows:
-        return
+        return []
     counters = tuple(counters)
     width = len(keys)
     used = tuple(i for i, _ in enumerate(counters) if any(row[width + i] for row in rows))
@@ -253,16 +260,16 @@ def _upsert(cursor: Any, model: Any, keys: list[str], counters: Iterable[str], r
         # psycopg parses it once (it re-parsed a long VALUES list on every call — 15% of a webhook
         # burst's server time on PostgreSQL, profiled). The values are numbers, dates and codes:
         # none carries the quotes that make text arrays slow to write (core/postgresql/base.py).
-        sql = f"{head}FROM unnest({arrays}) {conflict}"
-        cursor.execute(sql, [[row[c] for row in rows] for c in columns])
-        return
+        return [(f"{head}FROM unnest({arrays}) {conflict}", [[row[c] for row in rows] for c in columns])]
     one_row = f"({', '.join(['%s'] * width)})"
     per_statement = max(1, UPSERT_PARAMETERS // width)
+    statements = []
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         # (SQLite reads `ON CONFLICT` after a SELECT only once a WHERE clause ends it)
         sql = f"{head}FROM (VALUES {', '.join([one_row] * len(part))}) WHERE 1 {conflict}"
-        cursor.execute(sql, [row[c] for row in part for c in columns])
+        statements.append((sql, [row[c] for row in part for c in columns]))
+    return statements
 
 
 _UPSERT_PARTS: dict[tuple[Any, ...], tuple[str, str, str, int]] = {}

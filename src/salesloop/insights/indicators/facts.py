@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from django.db import connection, transaction
 
-from salesloop.core.rows import sql_rows
-from salesloop.insights.indicators.ledgers import ledgers_add, ledgers_rebuild
+from salesloop.core.rows import sql_rows, statements_run
+from salesloop.insights.indicators.ledgers import ledger_statements, ledgers_add, ledgers_rebuild
 from salesloop.insights.models.indicators import (
     SPAN_OPEN_END,
     IndicatorLead,
@@ -195,7 +195,15 @@ def _refresh_with_ledgers(
     leads: str, values: list[object], ranks: dict[int, int], *, new: bool = False
 ) -> None:
     """The rows of the leads `leads` selects, their old contribution taken out of the ledgers and
-    the new one added, in one transaction (`new`: they have neither rows nor a contribution yet)."""
+    the new one added, in one transaction (`new`: they have neither rows nor a contribution yet,
+    and no touches: their rows and ledger additions are sent together, `core.rows.statements_run`)."""
+    if new:
+        where = f"lead_id {leads}"
+        statements_run(
+            [(sql, [*params, *values]) for sql, params in _arrival_statements(ranks, leads)]
+            + ledger_statements(sign=1, where=where, params=values, touches=False)
+        )
+        return
     with transaction.atomic():
         if not new:
             ledgers_add(sign=-1, where=f"lead_id {leads}", params=values)

@@ -8,10 +8,12 @@ every lead. Days are local days (Asia/Shanghai: a fixed offset, no daylight savi
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import connection
 
 from salesloop.core import clock
+from salesloop.core.rows import statements_run
 from salesloop.insights.models.indicators import (
     NEVER,
     SPAN_OPEN_END,
@@ -103,9 +105,16 @@ def _statements(sign: int, where: str, wp: list[object]) -> list[tuple[str, list
 
 def ledgers_add(*, sign: int, where: str = "1 = 1", params: list[object] | None = None) -> None:
     """Add (sign +1) or subtract (−1) the contribution of the per-lead rows matching `where`."""
-    with connection.cursor() as cursor:
-        for sql, values in _statements(sign, where, list(params or [])):
-            cursor.execute(sql, values)
+    statements_run(ledger_statements(sign=sign, where=where, params=params))
+
+
+def ledger_statements(
+    *, sign: int, where: str = "1 = 1", params: list[object] | None = None, touches: bool = True
+) -> list[tuple[str, list[Any]]]:
+    """`ledgers_add`'s statements, for a caller that runs them with its own; without the touches
+    ledger's when the leads can have no touch rows (they have just arrived)."""
+    statements = _statements(sign, where, list(params or []))
+    return statements if touches else statements[:2]
 
 
 def ledgers_rebuild() -> None:
