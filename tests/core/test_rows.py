@@ -172,3 +172,41 @@ def test_a_failing_statement_of_several_fails_the_call_and_keeps_none_of_them():
             ]
         )
     assert Source.objects.get(pk=a.pk).name == "甲"
+
+
+def test_writes_held_back_go_together_at_the_end_of_the_block_in_order():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from salesloop.core.rows import rows_update, statements_run, writes_together
+    from salesloop.intake.imports.bulk import rows_append
+
+    a = source_create(actor=None, kind="api", name="甲", secret="s" * 24)
+    table = connection.ops.quote_name(Source._meta.db_table)
+    together = connection.vendor == "postgresql"
+    with CaptureQueriesContext(connection) as captured, writes_together():
+        statements_run([(f"UPDATE {table} SET name = %s WHERE id = %s", ["一", a.pk])])  # noqa: S608
+        rows_update(Source, ("name",), [(a.pk, ("一二",))], {})
+        rows_append(InboundEvent, ("source_id", "body", "status"), [(a.pk, "它's", "failed")])
+        # held back on PostgreSQL: not yet in the database
+        assert Source.objects.get(pk=a.pk).name == ("甲" if together else "一二")
+        assert InboundEvent.objects.filter(source=a).count() == (0 if together else 1)
+    assert Source.objects.get(pk=a.pk).name == "一二"  # in order: the update after the statement
+    assert InboundEvent.objects.get(source=a).body == "它's"
+    writes = [q for q in captured.captured_queries if not q["sql"].startswith("SELECT")]
+    # (SQLite's bulk rows go to the sqlite3 connection itself, which the capture does not see)
+    assert len(writes) == (1 if together else 2), [q["sql"][:80] for q in writes]
+
+
+def test_a_failing_write_held_back_fails_the_end_of_the_block():
+    from django.db import IntegrityError, connection, transaction
+
+    from salesloop.core.rows import statements_run, writes_together
+
+    a = source_create(actor=None, kind="api", name="甲", secret="s" * 24)
+    b = source_create(actor=None, kind="api", name="乙", secret="s" * 24)
+    table = connection.ops.quote_name(Source._meta.db_table)
+    with pytest.raises(IntegrityError), transaction.atomic(), writes_together():
+        statements_run([(f"UPDATE {table} SET name = %s WHERE id = %s", ["改了", a.pk])])  # noqa: S608
+        statements_run([(f"UPDATE {table} SET slug = %s WHERE id = %s", [a.slug, b.pk])])  # noqa: S608
+    assert Source.objects.get(pk=a.pk).name == "甲"

@@ -5,6 +5,8 @@ database spends running it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -291,14 +293,18 @@ def rows_update(
     assigned += [f"{quote(c)} = %s" for c in same]
     stamps = [db.ops.adapt_datetimefield_value(moment) for moment in same.values()]
     one = f"({', '.join(['%s'] * (1 + len(columns)))})"
-    with db.cursor() as cursor:
-        for start in range(0, len(rows), UPDATE_ROWS):
-            part = rows[start : start + UPDATE_ROWS]
-            cursor.execute(
+    statements = []
+    for start in range(0, len(rows), UPDATE_ROWS):
+        part = rows[start : start + UPDATE_ROWS]
+        statements.append(
+            (
                 f"WITH v(id, {names}) AS (VALUES {', '.join([one] * len(part))})"  # noqa: S608 -- our table and columns, values bound
                 f" UPDATE {table} SET {', '.join(assigned)} FROM v WHERE {table}.id = v.id",
                 [value for row_id, values in part for value in (row_id, *values)] + stamps,
             )
+        )
+    for statement in statements:  # one by one, unless held back to go together (`writes_together`)
+        statements_run([statement])
 
 
 def statements_run(statements: list[tuple[str, list[Any]]]) -> None:
@@ -306,12 +312,15 @@ def statements_run(statements: list[tuple[str, list[Any]]]) -> None:
     PostgreSQL they go to the server in one round trip: Django's psycopg cursors bind values on
     the client, so each statement is written out whole (`mogrify`, as `execute` would) and the
     server runs the query string's statements one after the other, all or nothing with the
-    transaction. A webhook batch's funnel and indicator rows are nine such statements; each a
-    round trip of its own, the batch's leader waited for the server nine times, holding the
-    intake's turn. SQLite takes one statement per call: there they run one by one."""
+    transaction. Inside `writes_together` they wait to go with the others. SQLite takes one
+    statement per call: there they run one by one."""
     if not statements:
         return
     db = _db()
+    waiting = getattr(db, _WAITING, None)
+    if waiting is not None:
+        waiting.extend(statements)
+        return
     with db.cursor() as cursor:
         if db.vendor == "postgresql" and len(statements) > 1:
             raw = cursor.cursor  # psycopg's ClientCursor, under Django's wrapper
@@ -319,3 +328,32 @@ def statements_run(statements: list[tuple[str, list[Any]]]) -> None:
             return
         for sql, params in statements:
             cursor.execute(sql, params)
+
+
+_WAITING = "_salesloop_writes_waiting"
+
+
+@contextmanager
+def writes_together() -> Iterator[None]:
+    """On PostgreSQL, the writes made inside through `statements_run`, `rows_update` and
+    `intake.imports.bulk.rows_append` are held back and sent together, in order, when the block
+    ends: one round trip instead of one each. For writes nothing inside reads back — a webhook
+    batch's first moves, audit entries, assignments, rotations, owners, funnel and indicator rows
+    were eleven round trips, each waited for while the batch held the intake's turn. A failing
+    write fails the block's end. Elsewhere (SQLite, or nested) the block changes nothing."""
+    db = _db()
+    if db.vendor != "postgresql" or getattr(db, _WAITING, None) is not None:
+        yield
+        return
+    waiting: list[tuple[str, list[Any]]] = []
+    setattr(db, _WAITING, waiting)
+    try:
+        yield
+    finally:
+        setattr(db, _WAITING, None)
+    statements_run(waiting)
+
+
+def writes_waiting(db: BaseDatabaseWrapper) -> bool:
+    """Whether writes on `db` are being held back (`writes_together`)."""
+    return getattr(db, _WAITING, None) is not None

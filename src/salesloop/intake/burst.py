@@ -42,7 +42,7 @@ from salesloop.accounts.models import Province, Region
 from salesloop.core import clock
 from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
-from salesloop.core.rows import instances_insert, model_rows, not_blank, sql_rows
+from salesloop.core.rows import instances_insert, model_rows, not_blank, sql_rows, writes_together
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -225,15 +225,18 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
 
     readable = [item for _, item in items if item.person is not None]
     provinces = ahead.provinces
-    _decide_and_write(readable, now, provinces, ahead.first_stages)
-    instances_insert([item.event for _, item in items if not item.solo])
-    new = [item for item in readable if item.is_new]
-    _audit_arrivals(new)
     notices: list[Notification] = []  # the winners' and the touched owners', inserted together
-    if new:
-        # Last before the touches' notices (which name the new leads' owners): routing locks the
-        # rules' rotations until commit, and other processes' batches wait for them.
-        _route_and_announce([item.lead for item in new], provinces.region_codes, notices, ahead.routing)  # type: ignore[misc]
+    # the rows nothing of the batch reads back (first moves, audit entries, assignments, rotations,
+    # owners, funnel and indicator rows) go to the database together, at the end of the block
+    with writes_together():
+        _decide_and_write(readable, now, provinces, ahead.first_stages)
+        instances_insert([item.event for _, item in items if not item.solo])
+        new = [item for item in readable if item.is_new]
+        _audit_arrivals(new)
+        if new:
+            # Last before the touches' notices (which name the new leads' owners): routing locks
+            # the rules' rotations until commit, and a one-at-a-time arrival waits for them.
+            _route_and_announce([item.lead for item in new], provinces.region_codes, notices, ahead.routing)  # type: ignore[misc]
     notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
     instances_insert(notices)
 

@@ -52,6 +52,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from salesloop.core.rows import statements_run, writes_waiting
+
 IMPORT_CACHE_KIB = 256 * 1024
 IMPORT_WAL_CHECKPOINT_PAGES = 20_000  # of 4 KiB
 SQLITE_VARIABLES_MAX = 32_766  # values bound per statement, at most (SQLite's default since 3.32)
@@ -334,6 +336,15 @@ class BulkWriter:
                 referenced.discard(None)
         quote = self.connection.ops.quote_name
         column_sql = ", ".join(quote(c) for c in spec.columns + spec.default_columns)
+        if self.vendor == "postgresql" and writes_waiting(self.connection):
+            # a few rows held back to go with the caller's other writes (`core.rows.writes_together`):
+            # a multi-row INSERT, written out like the rest, instead of a COPY's round trip
+            row_sql = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+            sql = f"INSERT INTO {quote(spec.name)} ({column_sql}) VALUES "  # noqa: S608 -- names from model meta, quoted
+            statements_run(
+                [(sql + ", ".join([row_sql] * len(rows)), list(itertools.chain.from_iterable(rows)))]
+            )
+            return
         with self.connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 # Django does not wrap `copy`; wrapping its errors makes a unique violation the
