@@ -237,8 +237,8 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
             # Last before the touches' notices (which name the new leads' owners): routing locks
             # the rules' rotations until commit, and a one-at-a-time arrival waits for them.
             _route_and_announce([item.lead for item in new], provinces.region_codes, notices, ahead.routing)  # type: ignore[misc]
-    notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
-    instances_insert(notices)
+        notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
+        _notices_append(notices)
 
     for index, item in items:
         if item.solo:
@@ -593,16 +593,27 @@ def _audit_arrivals(items: list[_Item]) -> None:
     rows_append(AuditEntry, AUDIT_COLUMNS, rows)
 
 
+NOTICE_COLUMNS = ("user_id", "kind", "title", "body", "link", "created_at")
+
+
+def _notices_append(notices: list[Notification]) -> None:
+    """The winners' and the touched owners' notices, as plain rows: nothing reads their ids."""
+    adapt = connection.ops.adapt_datetimefield_value
+    rows_append(
+        Notification,
+        NOTICE_COLUMNS,
+        [(n.user_id, n.kind, n.title, n.body, n.link, adapt(n.created_at)) for n in notices],
+    )
+
+
 def _touch_notices(items: list[_Item]) -> list[Notification]:
-    """回流: each touched lead's owner hears once per delivery, as `_touch_notify` tells them. Leads
-    created by this batch got their owner from routing just now: read it back."""
-    fresh = [item.lead.pk for item in items if item.lead is not None and item.lead.owner_id is None]
-    owners = dict(Lead.objects.filter(pk__in=fresh).values_list("pk", "owner_id")) if fresh else {}
+    """回流: each touched lead's owner hears once per delivery, as `_touch_notify` tells them. A
+    lead created by this batch is the object routing gave its owner (`_route_and_announce`)."""
     notifications = []
     for item in items:
         lead = item.lead
         assert lead is not None
-        owner_id = lead.owner_id or owners.get(lead.pk)
+        owner_id = lead.owner_id
         if owner_id is None:
             continue
         notifications.append(

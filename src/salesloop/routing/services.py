@@ -832,7 +832,7 @@ class BatchRouter:
     ) -> BatchRouter | None:
         """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here."""
         from salesloop.routing.models import RoundRobinState
-        from salesloop.routing.roster import open_lead_counts, received_today_counts
+        from salesloop.routing.roster import loads_count
         from salesloop.routing.state import MemoryState
 
         current, test, roster = config if config is not None else routing_config_read(now)
@@ -861,11 +861,9 @@ class BatchRouter:
             received = dict(carry._state.received)
             counted_at = carry.loads_counted_at
         else:
-            open_leads = open_lead_counts(roster.reps)
-            received = {
-                (u, now.astimezone(clock.org_tz()).date()): n
-                for u, n in received_today_counts(roster.reps, now).items()
-            }
+            open_leads, received_today = loads_count(roster.reps, now)
+            today = now.astimezone(clock.org_tz()).date()
+            received = {(u, today): n for u, n in received_today.items()}
             counted_at = now
         state = MemoryState(
             open_leads=open_leads,
