@@ -210,3 +210,24 @@ def test_a_failing_write_held_back_fails_the_end_of_the_block():
         statements_run([(f"UPDATE {table} SET name = %s WHERE id = %s", ["改了", a.pk])])  # noqa: S608
         statements_run([(f"UPDATE {table} SET slug = %s WHERE id = %s", [a.slug, b.pk])])  # noqa: S608
     assert Source.objects.get(pk=a.pk).name == "甲"
+
+
+def test_questions_asked_together_are_answered_each_as_model_rows_answers_it():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from salesloop.core.rows import Question, model_rows_together
+
+    a = source_create(actor=None, kind="api", name="甲", secret="s" * 24)
+    b = source_create(actor=None, kind="api", name="乙", secret="s" * 24)
+    questions = [
+        Question(Source, "name IN (%s, %s)", ["乙", "甲"]),
+        Question(Source, "name = %s", ["没有"]),  # an empty answer keeps its place
+        Question(Source, "slug = %s", [b.slug], lock=True, order_by=""),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        answers = model_rows_together(questions)
+    assert [[s.pk for s in answer] for answer in answers] == [[a.pk, b.pk], [], [b.pk]]
+    assert [_values(s) for s in answers[0]] == [_values(Source.objects.get(pk=pk)) for pk in (a.pk, b.pk)]
+    assert answers[2][0].field_mapping == Source.objects.get(pk=b.pk).field_mapping  # JSON decoded
+    assert len(captured.captured_queries) == (1 if connection.vendor == "postgresql" else 3)

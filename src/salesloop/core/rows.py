@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -50,7 +50,57 @@ def model_rows(
     converters on every call), 81 µs here, with the columns and converters worked out once per
     model (`_row_shape`)."""
     db = _db()
-    table, columns, names, converters = _row_shape(model, db)
+    sql = _select(model, where, db, order_by=order_by, limit=limit, lock=lock)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _instances(model, rows, db)
+
+
+class Question(NamedTuple):
+    """A `model_rows` question, to be asked with others (`model_rows_together`)."""
+
+    model: type[models.Model]
+    where: str
+    params: list[Any]
+    lock: bool = False
+    order_by: str = "id"
+
+
+def model_rows_together(questions: list[Question]) -> list[list[Any]]:
+    """Several `model_rows` questions and their answers, in the same order. On PostgreSQL they are
+    asked in one round trip: one query string (written out by psycopg's client-side binding, as
+    `execute` would), its result sets read one after the other; a webhook batch asks its stored
+    events, known people and companies so while it holds the intake's turn. Elsewhere one by one."""
+    db = _db()
+    if db.vendor != "postgresql" or len(questions) < 2:
+        return [model_rows(q.model, q.where, q.params, lock=q.lock, order_by=q.order_by) for q in questions]
+    with db.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's ClientCursor, under Django's wrapper
+        cursor.execute(
+            ";\n".join(
+                raw.mogrify(_select(q.model, q.where, db, order_by=q.order_by, lock=q.lock), q.params)
+                for q in questions
+            )
+        )
+        answers = []
+        for number, question in enumerate(questions):
+            if number:
+                raw.nextset()
+            answers.append(_instances(question.model, raw.fetchall(), db))
+    return answers
+
+
+def _select(
+    model: type[models.Model],
+    where: str,
+    db: BaseDatabaseWrapper,
+    *,
+    order_by: str = "id",
+    limit: int | None = None,
+    lock: bool = False,
+) -> str:
+    table, columns, _, _ = _row_shape(model, db)
     # Our own table and conditions; every value is a parameter.
     sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608
     if order_by:
@@ -59,9 +109,11 @@ def model_rows(
         sql += f" LIMIT {int(limit)}"
     if lock and db.features.has_select_for_update:
         sql += " FOR UPDATE"
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    return sql
+
+
+def _instances(model: type[M], rows: list[tuple[Any, ...]], db: BaseDatabaseWrapper) -> list[M]:
+    _, _, names, converters = _row_shape(model, db)
     alias = db.alias
     return [model.from_db(alias, names, values) for values in _converted(rows, converters, db)]
 
@@ -340,7 +392,9 @@ def writes_together() -> Iterator[None]:
     ends: one round trip instead of one each. For writes nothing inside reads back — a webhook
     batch's first moves, audit entries, assignments, rotations, owners, funnel and indicator rows
     were eleven round trips, each waited for while the batch held the intake's turn. A failing
-    write fails the block's end. Elsewhere (SQLite, or nested) the block changes nothing."""
+    write fails the block's end. Errors are not to be caught inside the block: a write held back in
+    a savepoint rolled back there would still be sent. Elsewhere (SQLite, or nested) the block
+    changes nothing."""
     db = _db()
     if db.vendor != "postgresql" or getattr(db, _WAITING, None) is not None:
         yield

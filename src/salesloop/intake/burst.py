@@ -42,7 +42,15 @@ from salesloop.accounts.models import Province, Region
 from salesloop.core import clock
 from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
-from salesloop.core.rows import instances_insert, model_rows, not_blank, sql_rows, writes_together
+from salesloop.core.rows import (
+    Question,
+    instances_insert,
+    model_rows,
+    model_rows_together,
+    not_blank,
+    sql_rows,
+    writes_together,
+)
 from salesloop.crm import signals
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.services import (
@@ -197,7 +205,8 @@ def _ahead(deliveries: list[Delivery]) -> _Ahead:
 def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead) -> list[Outcome]:
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(deliveries)
-    stored = _stored_events(deliveries)
+    known = _known(deliveries, readings)
+    stored = known.stored
     first_of: dict[tuple[int, str], int] = {}  # (source, channel id) → index of its first delivery
     repeats: list[tuple[int, int]] = []  # (index, index of the delivery it repeats)
     items: list[tuple[int, _Item]] = []
@@ -229,7 +238,7 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
     # the rows nothing of the batch reads back (first moves, audit entries, assignments, rotations,
     # owners, funnel and indicator rows) go to the database together, at the end of the block
     with writes_together():
-        _decide_and_write(readable, now, provinces, ahead.first_stages)
+        _decide_and_write(readable, now, provinces, ahead.first_stages, known)
         instances_insert([item.event for _, item in items if not item.solo])
         new = [item for item in readable if item.is_new]
         _audit_arrivals(new)
@@ -276,20 +285,69 @@ def _route_and_announce(
     signals.leads_arrived.send(sender=Lead, lead_ids=[lead.pk for lead in leads], leads=leads)
 
 
-def _stored_events(deliveries: list[Delivery]) -> dict[tuple[int, str], InboundEvent]:
+@dataclass
+class _Known:
+    """What the database knows of a batch's deliveries: the events already stored by (source,
+    channel id), the people by identity key (of several sharing an e-mail, the lowest id; on
+    PostgreSQL their rows are locked, in id order, so a concurrent arrival decides their open lead
+    after us) and the companies by key. Asked together (`core.rows.model_rows_together`: on
+    PostgreSQL one round trip, while the batch holds the intake's turn), of every delivery read."""
+
+    stored: dict[tuple[int, str], InboundEvent]
+    contacts: dict[tuple[str, str], Contact]
+    customers: dict[str, Customer]
+
+
+CONTACT_KEY_COLUMNS = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
+
+
+def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
+    questions: list[Question] = []
+    asked: list[tuple[str, str]] = []  # what each question asks: ("event" | "contact" | "customer", kind)
     ids_by_source: dict[int, set[str]] = {}
     for d in deliveries:
         if d.external_id:
             ids_by_source.setdefault(d.source.pk, set()).add(d.external_id[:128])
-    stored: dict[tuple[int, str], InboundEvent] = {}
     for source_id, ids in ids_by_source.items():
-        # repeats the partial unique index's condition, so SQLite uses it (and not every event of the
-        # source by its source_id index)
+        # repeats the partial unique index's condition, so SQLite uses it (and not every event of
+        # the source by its source_id index)
         marks = ", ".join(["%s"] * len(ids))
         where = f"{not_blank('external_id')} AND source_id = %s AND external_id IN ({marks})"
-        for event in model_rows(InboundEvent, where, [source_id, *ids], order_by=""):
-            stored[(source_id, event.external_id)] = event
-    return stored
+        questions.append(Question(InboundEvent, where, [source_id, *sorted(ids)], order_by=""))
+        asked.append(("event", ""))
+    wanted: dict[str, set[str]] = {kind: set() for kind in CONTACT_KEY_COLUMNS}
+    companies: set[str] = set()
+    for reading in readings:
+        if reading.person is None:
+            continue
+        for kind, value in _identity_keys(reading.person, reading.arrival):
+            wanted[kind].add(value)
+        if reading.arrival.company:
+            companies.add(company_key(reading.arrival.company))
+    for kind, values in wanted.items():
+        if not values:
+            continue
+        column = CONTACT_KEY_COLUMNS[kind]
+        where = f"{column} IN ({', '.join(['%s'] * len(values))})"
+        if kind != "email":
+            where += f" AND {not_blank(column)}"  # the partial unique index's condition, for SQLite
+        questions.append(Question(Contact, where, sorted(values), lock=True))
+        asked.append(("contact", kind))
+    companies.discard("")
+    if companies:
+        where = f"name_key IN ({', '.join(['%s'] * len(companies))})"
+        questions.append(Question(Customer, where, sorted(companies)))
+        asked.append(("customer", ""))
+    known = _Known(stored={}, contacts={}, customers={})
+    for (what, kind), rows in zip(asked, model_rows_together(questions), strict=True):
+        for row in rows:
+            if what == "event":
+                known.stored[(row.source_id, row.external_id)] = row
+            elif what == "contact":
+                known.contacts.setdefault((kind, getattr(row, CONTACT_KEY_COLUMNS[kind])), row)
+            else:
+                known.customers.setdefault(row.name_key, row)
+    return known
 
 
 @dataclass
@@ -334,15 +392,19 @@ def _read(item: _Item, reading: _Reading) -> _Item:
 
 
 def _decide_and_write(
-    items: list[_Item], now: dt.datetime, provinces: _Provinces, first_stages: dict[int | None, Any]
+    items: list[_Item],
+    now: dt.datetime,
+    provinces: _Provinces,
+    first_stages: dict[int | None, Any],
+    known_to_us: _Known,
 ) -> None:
-    """Identity for the whole batch in three reads, then customers, contacts, leads and their first
-    moves in one insert each."""
+    """Identity for the whole batch (the people and companies known, `_Known`, then the people's
+    open leads), then customers, contacts, leads and their first moves in one insert each."""
     if not items:
         return
-    known = _contacts_known(items)
+    known = known_to_us.contacts
     open_leads = _open_leads(list({c.pk for c in known.values()}))
-    customers = _customers_by_key(items)
+    customers = known_to_us.customers
 
     new_people: dict[tuple[str, str], _Item] = {}  # identity key → the batch item that created them
     for item in items:
@@ -390,27 +452,6 @@ def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:
     return keys
 
 
-def _contacts_known(items: list[_Item]) -> dict[tuple[str, str], Contact]:
-    """Known people by identity key; of several sharing an e-mail, the lowest id. On PostgreSQL
-    their rows are locked (in id order), so a concurrent batch decides their open lead after us."""
-    wanted: dict[str, set[str]] = {"phone": set(), "wecom": set(), "email": set()}
-    for item in items:
-        for kind, value in _identity_keys(item.person, item.arrival):  # type: ignore[arg-type]
-            wanted[kind].add(value)
-    columns = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
-    known: dict[tuple[str, str], Contact] = {}
-    for kind, values in wanted.items():
-        if not values:
-            continue
-        column = columns[kind]
-        where = f"{column} IN ({', '.join(['%s'] * len(values))})"
-        if kind != "email":
-            where += f" AND {not_blank(column)}"  # the partial unique index's condition, for SQLite
-        for contact in model_rows(Contact, where, sorted(values), lock=True):
-            known.setdefault((kind, getattr(contact, column)), contact)
-    return known
-
-
 def _known_person(person: Person, arrival: Any, known: dict[tuple[str, str], Contact]) -> Contact | None:
     """As `_contact_find`: by phone, then WeCom id, then e-mail."""
     for key in _identity_keys(person, arrival):
@@ -438,17 +479,6 @@ def _open_leads(contact_ids: list[int]) -> dict[int, Lead]:
         if lead.status == LeadStatus.OPEN and lead.merged_into_id is None:
             leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
     return leads
-
-
-def _customers_by_key(items: list[_Item]) -> dict[str, Customer]:
-    keys = {company_key(item.arrival.company) for item in items if item.arrival.company}
-    keys.discard("")
-    found: dict[str, Customer] = {}
-    if keys:
-        where = f"name_key IN ({', '.join(['%s'] * len(keys))})"
-        for customer in model_rows(Customer, where, sorted(keys)):
-            found.setdefault(customer.name_key, customer)
-    return found
 
 
 def _lead_plan(
