@@ -297,17 +297,27 @@ def test_open_leads_are_counted_from_the_index_alone(org):
     leads. The count must be answered from lead_open_owner_status_idx without the table."""
     from django.db import connection
 
-    from salesloop.routing.roster import open_lead_counts, open_leads_sql
+    from salesloop.routing.roster import loads_count, loads_sql
 
     lead_make(owner=org.alice)
+    in_force(org.admin, definition(rule("east", 10, regions=["east"])))
+    routed = lead_make()
+    assert lead_route(lead=routed) is not None  # east's round robin: one lead given out today
+    routed.refresh_from_db()
     if connection.vendor == "sqlite":
         # SQLite's plan does not depend on statistics; PostgreSQL's does (on a near-empty table here
         # it reads whatever is cheapest) and it counts a partial index's rows without the table
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN QUERY PLAN " + open_leads_sql(2), [org.alice.pk, org.bob.pk, "open"])
+            cursor.execute(
+                "EXPLAIN QUERY PLAN " + loads_sql(2),
+                [org.alice.pk, org.bob.pk, "open", org.alice.pk, org.bob.pk, "2000-01-01"],
+            )
             plan = " ".join(str(row) for row in cursor.fetchall())
         assert "USING COVERING INDEX lead_open_owner_status_idx" in plan
-    assert open_lead_counts([org.alice.pk, org.bob.pk]) == {org.alice.pk: 1}
+        assert "SCAN routing_assignment" not in plan  # today's leads by the assignee's index
+    open_leads, today = loads_count([org.alice.pk, org.bob.pk], clock.now())
+    assert open_leads == {org.alice.pk: 1, routed.owner_id: 1 + (routed.owner_id == org.alice.pk)}
+    assert today == {routed.owner_id: 1}
 
 
 def test_traces_are_compressed_with_lz4_on_postgresql(org):
