@@ -45,7 +45,6 @@ from salesloop.core.models import AuditEntry
 from salesloop.core.rows import (
     Question,
     instances_insert,
-    model_rows,
     model_rows_together,
     not_blank,
     sql_rows,
@@ -296,6 +295,7 @@ class _Known:
     stored: dict[tuple[int, str], InboundEvent]
     contacts: dict[tuple[str, str], Contact]
     customers: dict[str, Customer]
+    leads: list[Lead]  # the leads of everyone matching a key, oldest first (see `_open_leads`)
 
 
 CONTACT_KEY_COLUMNS = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
@@ -324,6 +324,7 @@ def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
             wanted[kind].add(value)
         if reading.arrival.company:
             companies.add(company_key(reading.arrival.company))
+    people: list[tuple[str, list[str]]] = []  # (condition, values) of each kind of key asked
     for kind, values in wanted.items():
         if not values:
             continue
@@ -333,18 +334,29 @@ def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
             where += f" AND {not_blank(column)}"  # the partial unique index's condition, for SQLite
         questions.append(Question(Contact, where, sorted(values), lock=True))
         asked.append(("contact", kind))
+        people.append((where, sorted(values)))
+    if people:
+        # their leads, asked with them (after their rows are locked): by the contact index
+        contacts = connection.ops.quote_name(Contact._meta.db_table)
+        matching = " UNION ALL ".join(f"SELECT id FROM {contacts} WHERE {where}" for where, _ in people)  # noqa: S608
+        questions.append(
+            Question(Lead, f"contact_id IN ({matching})", [value for _, keys in people for value in keys])
+        )
+        asked.append(("lead", ""))
     companies.discard("")
     if companies:
         where = f"name_key IN ({', '.join(['%s'] * len(companies))})"
         questions.append(Question(Customer, where, sorted(companies)))
         asked.append(("customer", ""))
-    known = _Known(stored={}, contacts={}, customers={})
+    known = _Known(stored={}, contacts={}, customers={}, leads=[])
     for (what, kind), rows in zip(asked, model_rows_together(questions), strict=True):
         for row in rows:
             if what == "event":
                 known.stored[(row.source_id, row.external_id)] = row
             elif what == "contact":
                 known.contacts.setdefault((kind, getattr(row, CONTACT_KEY_COLUMNS[kind])), row)
+            elif what == "lead":
+                known.leads.append(row)
             else:
                 known.customers.setdefault(row.name_key, row)
     return known
@@ -403,7 +415,7 @@ def _decide_and_write(
     if not items:
         return
     known = known_to_us.contacts
-    open_leads = _open_leads(list({c.pk for c in known.values()}))
+    open_leads = _open_leads(known.values(), known_to_us.leads)
     customers = known_to_us.customers
 
     new_people: dict[tuple[str, str], _Item] = {}  # identity key → the batch item that created them
@@ -467,18 +479,17 @@ def _earlier_person(person: Person, arrival: Any, new_people: dict[tuple[str, st
     return None
 
 
-def _open_leads(contact_ids: list[int]) -> dict[int, Lead]:
-    """Each contact's open lead, the oldest if there are several (as `_open_lead`). Open and
-    unmerged is checked here, so the contact index is SQLite's only choice: with the status in the
-    query it walks every open lead (`lead_status_idx`) instead."""
-    if not contact_ids:
-        return {}
-    leads: dict[int, Lead] = {}
-    marks = ", ".join(["%s"] * len(contact_ids))
-    for lead in model_rows(Lead, f"contact_id IN ({marks})", contact_ids):
-        if lead.status == LeadStatus.OPEN and lead.merged_into_id is None:
-            leads.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
-    return leads
+def _open_leads(contacts: Any, leads: list[Lead]) -> dict[int, Lead]:
+    """Each known contact's open lead, the oldest if there are several (as `_open_lead`), of the
+    leads `_known` read (oldest first). Open and unmerged is checked here, so the contact index is
+    SQLite's only choice: with the status in the query it walks every open lead (`lead_status_idx`)
+    instead."""
+    ids = {contact.pk for contact in contacts}
+    found: dict[int, Lead] = {}
+    for lead in leads:
+        if lead.contact_id in ids and lead.status == LeadStatus.OPEN and lead.merged_into_id is None:
+            found.setdefault(lead.contact_id, lead)  # type: ignore[arg-type]
+    return found
 
 
 def _lead_plan(
