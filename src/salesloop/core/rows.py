@@ -396,7 +396,7 @@ def writes_together() -> Iterator[None]:
     a savepoint rolled back there would still be sent. Elsewhere (SQLite, or nested) the block
     changes nothing."""
     db = _db()
-    if db.vendor != "postgresql" or getattr(db, _WAITING, None) is not None:
+    if db.vendor != "postgresql" or writes_waiting(db):
         yield
         return
     waiting: list[tuple[str, list[Any]]] = []

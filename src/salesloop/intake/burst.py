@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -289,7 +289,7 @@ class _Known:
     """What the database knows of a batch's deliveries: the events already stored by (source,
     channel id), the people by identity key (of several sharing an e-mail, the lowest id; on
     PostgreSQL their rows are locked, in id order, so a concurrent arrival decides their open lead
-    after us) and the companies by key. Asked together (`core.rows.model_rows_together`: on
+    after us), their leads, and the companies by key. Asked together (`core.rows.model_rows_together`: on
     PostgreSQL one round trip, while the batch holds the intake's turn), of every delivery read."""
 
     stored: dict[tuple[int, str], InboundEvent]
@@ -303,7 +303,7 @@ CONTACT_KEY_COLUMNS = {"phone": "phone", "wecom": "wecom_external_id", "email": 
 
 def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
     questions: list[Question] = []
-    asked: list[tuple[str, str]] = []  # what each question asks: ("event" | "contact" | "customer", kind)
+    asked: list[tuple[str, str]] = []  # what each asks: ("event" | "contact" | "lead" | "customer", kind)
     ids_by_source: dict[int, set[str]] = {}
     for d in deliveries:
         if d.external_id:
@@ -479,7 +479,7 @@ def _earlier_person(person: Person, arrival: Any, new_people: dict[tuple[str, st
     return None
 
 
-def _open_leads(contacts: Any, leads: list[Lead]) -> dict[int, Lead]:
+def _open_leads(contacts: Iterable[Contact], leads: list[Lead]) -> dict[int, Lead]:
     """Each known contact's open lead, the oldest if there are several (as `_open_lead`), of the
     leads `_known` read (oldest first). Open and unmerged is checked here, so the contact index is
     SQLite's only choice: with the status in the query it walks every open lead (`lead_status_idx`)
