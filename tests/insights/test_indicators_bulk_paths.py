@@ -110,3 +110,27 @@ def test_an_imports_funnel_rows_are_a_rebuilds(org, django_capture_on_commit_cal
     assert len({row[3] for row in kept["owner_days"]}) >= 2  # routed leads and waiting ones
     funnel_rollup_rebuild()
     assert funnel_tables() == kept
+
+
+def test_the_derived_rows_hold_no_foreign_keys_yet_leave_with_their_lead(org):
+    """The per-lead rows are a projection written only from the lead itself: a foreign key in the
+    database would check every one — on PostgreSQL a deferred trigger per row, fired at commit,
+    locking the lead — for nothing. A lead deleted through the ORM still takes its rows along."""
+    from django.db import connection
+
+    from salesloop.insights.models.indicators import IndicatorTouch
+
+    with connection.cursor() as cursor:
+        for model in (IndicatorLead, IndicatorSpan, IndicatorTouch):
+            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+            assert not [name for name, c in constraints.items() if c["foreign_key"]], model.__name__
+    lead = factories.lead_make(province="31")
+    other = factories.lead_make(province="31")
+    assert IndicatorLead.objects.filter(lead_id=lead.pk).exists()
+    assert IndicatorSpan.objects.filter(lead_id=lead.pk).exists()
+
+    Lead.objects.filter(pk=lead.pk).delete()
+
+    assert not IndicatorLead.objects.filter(lead_id=lead.pk).exists()
+    assert not IndicatorSpan.objects.filter(lead_id=lead.pk).exists()
+    assert IndicatorLead.objects.filter(lead_id=other.pk).exists()

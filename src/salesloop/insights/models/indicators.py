@@ -5,7 +5,15 @@ so a scope's value is computed live from the facts in a few indexed queries (doc
 The derived tables are projections of `pipeline.StageMove` and `engagement.Touch` (DESIGN.md rule
 1): `insights.indicators.facts` rebuilds any lead's rows from its facts, the hooks in the pipeline
 and engagement services call it where those facts are appended, and `salesloop
-insights_facts_rebuild` rebuilds them all."""
+insights_facts_rebuild` rebuilds them all.
+
+Their references to leads and touches are not foreign keys in the database (`db_constraint=False`):
+the rows are written only by `facts`, from the lead or touch itself, in its own transaction, and a
+deleted lead or touch still takes its rows with it (Django's delete collector cascades, as it does
+with a constraint). On PostgreSQL each checked reference was a deferred trigger fired at commit —
+a look-up and a row lock on the lead, two for every lead that arrives: ~5 s of the commits of a
+million-row import, and part of every webhook batch's commit in the intake's turn (measured,
+bench/README.md)."""
 
 from __future__ import annotations
 
@@ -146,7 +154,9 @@ class IndicatorLead(models.Model):
     """Per lead: when it arrived, its region, and when it first reached 需求确认 or a later stage
     (null: not yet). Feeds the conversion indicator."""
 
-    lead = models.OneToOneField("crm.Lead", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    lead = models.OneToOneField(
+        "crm.Lead", on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
     region_id = models.IntegerField(null=True, blank=True)
     owner_id = models.IntegerField(null=True, blank=True, help_text="the lead's current owner")
     arrived_at = models.DateTimeField()
@@ -171,7 +181,9 @@ class IndicatorSpan(models.Model):
     default pipeline (1 初筛 … 5 合同签署), mapped by code, else by position. Feeds the stall index
     and the stage of a touch."""
 
-    lead = models.ForeignKey("crm.Lead", on_delete=models.CASCADE, related_name="+", db_index=False)
+    lead = models.ForeignKey(
+        "crm.Lead", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     region_id = models.IntegerField(null=True, blank=True)
     owner_id = models.IntegerField(null=True, blank=True, help_text="the lead's current owner")
     rank = models.PositiveSmallIntegerField()
@@ -194,9 +206,11 @@ class IndicatorTouch(models.Model):
     in at that moment (0 when it was closed). Feeds the response rate and its 报价谈判 part."""
 
     touch = models.OneToOneField(
-        "engagement.Touch", on_delete=models.CASCADE, primary_key=True, related_name="+"
+        "engagement.Touch", on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
     )
-    lead = models.ForeignKey("crm.Lead", on_delete=models.CASCADE, related_name="+", db_index=False)
+    lead = models.ForeignKey(
+        "crm.Lead", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     region_id = models.IntegerField(null=True, blank=True)
     owner_id = models.IntegerField(null=True, blank=True, help_text="the lead's current owner")
     at = models.DateTimeField()
