@@ -1070,11 +1070,11 @@ def test_a_failed_run_resumes_where_it_stopped(org, monkeypatch, django_capture_
     write = engine.chunk_write
     calls = {"n": 0}
 
-    def failing_write(plan, ctx, writer, *args):
+    def failing_write(plan, ctx, writer, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("the disk is full")
-        return write(plan, ctx, writer, *args)
+        return write(plan, ctx, writer, *args, **kwargs)
 
     monkeypatch.setattr(services, "chunk_write", failing_write)
     data = csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(8)])
@@ -1094,11 +1094,11 @@ def test_a_chunk_that_collides_with_a_concurrent_write_is_retried(
     write = engine.chunk_write
     calls = {"n": 0}
 
-    def colliding_write(plan, ctx, writer, *args):
+    def colliding_write(plan, ctx, writer, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
             raise IntegrityError("UNIQUE constraint failed: crm_contact.phone")
-        return write(plan, ctx, writer, *args)
+        return write(plan, ctx, writer, *args, **kwargs)
 
     monkeypatch.setattr(services, "chunk_write", colliding_write)
     job = run(

@@ -533,7 +533,12 @@ ROUTE_SLICE = 2_000  # leads the routing thread hands over at a time (a multi-ro
 
 
 def chunk_write(
-    plan: ChunkPlan, ctx: ImportContext, writer: BulkWriter, router: BatchRouter | None = None
+    plan: ChunkPlan,
+    ctx: ImportContext,
+    writer: BulkWriter,
+    router: BatchRouter | None = None,
+    *,
+    known: Callable[[ChunkNamed], None] | None = None,
 ) -> ChunkWritten:
     """Insert what the plan decided and count it on the job. The caller holds the transaction,
     so a chunk is all or nothing — its progress included.
@@ -548,7 +553,11 @@ def chunk_write(
     at a time as their owners are decided. Routing is Python and holds the GIL; the writes are
     mostly the database's own work, during which the sqlite3 module and psycopg let go of it, so
     the two overlap on the machine's cores (SQLite: ~half of a chunk's writing time is spent
-    outside the GIL, measured with py-spy --gil)."""
+    outside the GIL, measured with py-spy --gil).
+
+    `known` is told what the chunk makes known (`chunk_named`) as soon as every new lead's owner
+    is decided, before the last leads and the assignments are written: the next chunk can be
+    planned from then on (`services.PlanAhead`), beside the rest of this one's writes."""
     tables = ctx.tables()
     ids = writer.ids_reserve(
         {
@@ -630,8 +639,11 @@ def chunk_write(
                 for row_number, cells, reason in plan.rejects
             ],
         )
-        regions: list[int | None] = []
+        regions = [lead[4] for lead in plan.leads]
         for start, end, owners in routing.slices():
+            if known is not None and end == len(lead_ids):
+                decided = ChunkWritten(customer_ids, contact_ids, lead_ids, regions, routing.owners, now)
+                known(chunk_named(plan, decided))
             lead_rows = []
             for lead_id, (title, customer, contact, campaign, region_id, amount, _, _) in zip(
                 lead_ids[start:end], plan.leads[start:end], strict=True
@@ -657,7 +669,6 @@ def chunk_write(
                         at if owner_id is not None else None,
                     )
                 )
-                regions.append(region_id)
             writer.insert(tables["lead"], lead_rows)
             routing.assignments_write()
         routing.save()

@@ -21,6 +21,7 @@ e-mail still applies to every row).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,7 +45,6 @@ from salesloop.intake.imports.engine import (
     ImportTakenOver,
     PreparedChunk,
     chunk_announce,
-    chunk_named,
     chunk_plan,
     chunk_prepare,
     chunk_write,
@@ -343,9 +343,8 @@ def _chunk_commit(
                 moment = _lap(timings, "plan", moment)
                 router = imported_leads_router(plan, ctx)
                 moment = _lap(timings, "route", moment)
-                written = chunk_write(plan, ctx, writer, router)
-                if ahead is not None:
-                    ahead.start(next_rows, chunk_named(plan, written))
+                known = None if ahead is None else functools.partial(ahead.start, next_rows)
+                written = chunk_write(plan, ctx, writer, router, known=known)
                 _touches_notify(plan, ctx)
                 if router is not None:
                     router.notify()
