@@ -50,11 +50,11 @@ def test_a_stalled_import_read_by_the_reader_process_resumes_and_routes_each_lea
     write = engine.chunk_write
     calls = {"n": 0}
 
-    def lost_in_second_chunk(plan, ctx, writer, *args):
+    def lost_in_second_chunk(plan, ctx, writer, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise WorkerLost
-        return write(plan, ctx, writer, *args)
+        return write(plan, ctx, writer, *args, **kwargs)
 
     monkeypatch.setattr(services, "chunk_write", lost_in_second_chunk)
     started = clock.now()
