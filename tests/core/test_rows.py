@@ -198,6 +198,52 @@ def test_writes_held_back_go_together_at_the_end_of_the_block_in_order():
     assert len(writes) == (1 if together else 2), [q["sql"][:80] for q in writes]
 
 
+def test_instances_given_their_ids_first_are_inserted_with_the_writes_held_back(org):
+    """On PostgreSQL, inside `writes_together`, `ids_assign` draws every group's ids from their
+    sequences in one round trip, in order, and the inserts of those instances wait for the block's
+    end like the other writes — a contact naming its new customer by the id given. Elsewhere the
+    instances keep no id and are inserted at once, their ids read back."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from salesloop.core.rows import ids_assign, instances_insert, writes_together
+    from salesloop.crm.models import Contact, Customer
+
+    together = connection.vendor == "postgresql"
+    customers = [Customer(name=f"公司{n}", name_key=f"公司{n}") for n in range(2)]
+    contacts = [
+        Contact(customer=customers[n % 2], name=f"联系人{n}", phone=f"+86138000001{n:02d}") for n in range(3)
+    ]
+    with CaptureQueriesContext(connection) as captured, writes_together():
+        ids_assign([customers, [], contacts])
+        assigned = [c.pk for c in customers], [c.pk for c in contacts]
+        instances_insert(customers)
+        instances_insert(contacts)
+        held = Contact.objects.filter(name__startswith="联系人").count()
+    if together:
+        assert all(assigned[0]) and all(assigned[1])
+        assert assigned[0] == sorted(assigned[0]) and assigned[1] == sorted(assigned[1])
+        assert held == 0  # written when the block ended
+        reads = [q["sql"] for q in captured.captured_queries if "nextval" in q["sql"]]
+        assert len(reads) == 1
+    else:
+        assert assigned == ([None, None], [None, None, None])
+        assert held == 3
+    stored = {c.pk: (c.name, c.customer_id) for c in Contact.objects.filter(name__startswith="联系人")}
+    assert stored == {c.pk: (c.name, customers[n % 2].pk) for n, c in enumerate(contacts)}
+    assert set(Customer.objects.filter(name__startswith="公司").values_list("pk", flat=True)) == {
+        c.pk for c in customers
+    }
+    with writes_together():
+        if together:
+            with pytest.raises(ValueError, match="unsaved"):
+                ids_assign([customers])
+            mixed = [Customer(name="甲", name_key="甲"), Customer(name="乙", name_key="乙")]
+            ids_assign([mixed[:1]])
+            with pytest.raises(ValueError, match="others not"):
+                instances_insert(mixed)
+
+
 def test_a_failing_write_held_back_fails_the_end_of_the_block():
     from django.db import IntegrityError, connection, transaction
 

@@ -96,6 +96,31 @@ def test_an_arrival_straight_into_a_later_stage_counts_as_reaching_it_as_a_rebui
     assert _kept() == kept
 
 
+@pytest.mark.parametrize(("code", "position", "rank"), [("visit", 0, 1), ("aftercare", 30, 5)])
+def test_an_arrival_into_a_stage_of_its_own_is_ranked_by_position_as_a_rebuild_does(
+    org, code, position, rank
+):
+    """A stage whose code is none of the default pipeline's takes the rank of its position, from 1
+    up to the last rank: the arrival's rows join the stage for it, as `stage_ranks` reads it."""
+    lead = factories.lead_make(province="31")
+    first = Stage.objects.get(pk=lead.stage_id)
+    own = Stage.objects.create(
+        version_id=first.version_id, pipeline_id=first.pipeline_id, code=code, name=code, position=position
+    )
+    Lead.objects.filter(pk=lead.pk).update(stage=own)
+    StageMove.objects.filter(lead_id=lead.pk).update(to_stage=own)
+    IndicatorLead.objects.filter(lead_id=lead.pk).delete()
+    IndicatorSpan.objects.filter(lead_id=lead.pk).delete()
+
+    indicator_facts_refresh_many(lead_ids=[lead.pk], new=True)
+
+    kept = _kept()
+    assert [row[3] for row in kept[1]] == [rank]
+    assert [row[4] for row in kept[0]] == [lead.created_at if rank >= 2 else None]
+    indicator_facts_rebuild()
+    assert _kept() == kept
+
+
 def test_an_imports_funnel_rows_are_a_rebuilds(org, django_capture_on_commit_callbacks):
     """An import chunk adds its leads' entries to the funnel rollups, grouped by region, arrival and
     owner: what a replay of their moves gives, lead by lead."""

@@ -16,7 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from salesloop.core import clock
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.intake.imports import services
-from salesloop.routing.models import Assignment
+from salesloop.routing.engine import rotation_key
+from salesloop.routing.models import Assignment, RoundRobinState
 from salesloop.routing.selectors import assignment_explanation
 from salesloop.routing.services import LOAD_REFRESH_SECONDS
 from tests import factories
@@ -61,6 +62,11 @@ def test_an_import_carries_loads_over_its_chunks_until_someone_else_may_have_cha
     # given an east round-robin in force, an open lead of alice's, and a file of six 上海 people
     in_force(org.director, definition(rule("east", 10, when={"regions": ["east"]}, regions=["east"])))
     before = factories.lead_make(owner=org.alice)
+    # (and the rule has routed before: a rule's first batch makes its rotation's row, then locks
+    # it and counts the loads again)
+    RoundRobinState.objects.bulk_create(
+        [RoundRobinState(key=rotation_key(key)) for key in ("east", "fallback")]
+    )
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
     monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
     rows = [[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(6)]

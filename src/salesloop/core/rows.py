@@ -67,27 +67,46 @@ class Question(NamedTuple):
     order_by: str = "id"
 
 
-def model_rows_together(questions: list[Question]) -> list[list[Any]]:
-    """Several `model_rows` questions and their answers, in the same order. On PostgreSQL they are
-    asked in one round trip: one query string (written out by psycopg's client-side binding, as
-    `execute` would), its result sets read one after the other; a webhook batch asks its stored
-    events, known people and companies so while it holds the intake's turn. Elsewhere one by one."""
+class SqlQuestion(NamedTuple):
+    """An `sql_rows` question (its values as the database gives them), to be asked with others."""
+
+    sql: str
+    params: list[Any]
+
+
+def model_rows_together(questions: list[Question | SqlQuestion]) -> list[list[Any]]:
+    """Several `model_rows` (and `sql_rows`) questions and their answers, in the same order. On
+    PostgreSQL they are asked in one round trip: one query string (written out by psycopg's
+    client-side binding, as `execute` would), its result sets read one after the other, each
+    statement run after the one before (a locking read's locks are held by the next); a webhook
+    batch asks its stored events, known people and companies so while it holds the intake's turn,
+    and routing its rotations and its reps' loads. Elsewhere one by one."""
     db = _db()
     if db.vendor != "postgresql" or len(questions) < 2:
-        return [model_rows(q.model, q.where, q.params, lock=q.lock, order_by=q.order_by) for q in questions]
+        return [
+            sql_rows(q.sql, q.params, [])
+            if isinstance(q, SqlQuestion)
+            else model_rows(q.model, q.where, q.params, lock=q.lock, order_by=q.order_by)
+            for q in questions
+        ]
     with db.cursor() as cursor:
         raw = cursor.cursor  # psycopg's ClientCursor, under Django's wrapper
         cursor.execute(
             ";\n".join(
-                raw.mogrify(_select(q.model, q.where, db, order_by=q.order_by, lock=q.lock), q.params)
+                raw.mogrify(q.sql, q.params)
+                if isinstance(q, SqlQuestion)
+                else raw.mogrify(_select(q.model, q.where, db, order_by=q.order_by, lock=q.lock), q.params)
                 for q in questions
             )
         )
-        answers = []
+        answers: list[list[Any]] = []
         for number, question in enumerate(questions):
             if number:
                 raw.nextset()
-            answers.append(_instances(question.model, raw.fetchall(), db))
+            rows = raw.fetchall()
+            answers.append(
+                rows if isinstance(question, SqlQuestion) else _instances(question.model, rows, db)
+            )
     return answers
 
 
@@ -222,12 +241,16 @@ def instances_insert(instances: list[Any]) -> None:
         return
     db = _db()
     model = type(instances[0])
-    fields, head, returning = _insert_shape(model, db)
+    pk = model._meta.pk
+    assert pk is not None
+    held = writes_waiting(db) and instances[0].pk is not None
+    if held and any(instance.pk is None for instance in instances):
+        raise ValueError(f"{model._meta.label}: some instances have an id given beforehand, others not")
+    # ids given beforehand (`ids_assign`): the insert names them and waits with the other writes
+    fields, head, returning = _insert_shape(model, db, with_id=held)
     moments: dict[tuple[type, dt.datetime], Any] = {}
     per_statement = max(1, INSERT_PARAMETERS // len(fields))
     one_row = f"({', '.join(['%s'] * len(fields))})"
-    pk = model._meta.pk
-    assert pk is not None
     for start in range(0, len(instances), per_statement):
         part = instances[start : start + per_statement]
         values: list[Any] = []
@@ -254,13 +277,47 @@ def instances_insert(instances: list[Any]) -> None:
                     values.append(moments[key])
                 else:
                     values.append(field.get_db_prep_save(value, db))
-        with db.cursor() as cursor:
-            cursor.execute(head + ", ".join([one_row] * len(part)) + returning, values)
-            ids = [row[0] for row in cursor.fetchall()]
+        if held:
+            statements_run([(head + ", ".join([one_row] * len(part)), values)])
+            ids = [instance.pk for instance in part]
+        else:
+            with db.cursor() as cursor:
+                cursor.execute(head + ", ".join([one_row] * len(part)) + returning, values)
+                ids = [row[0] for row in cursor.fetchall()]
         for instance, new_id in zip(part, ids, strict=True):
             setattr(instance, pk.attname, new_id)
             instance._state.adding = False
             instance._state.db = db.alias
+
+
+def ids_assign(groups: list[list[Any]]) -> None:
+    """On PostgreSQL inside `writes_together`: each group's unsaved instances (one model per group)
+    are given ids from their table's sequence, every group's in one round trip, so that
+    `instances_insert` then holds their inserts back with the other writes instead of waiting for
+    each insert's ids (RETURNING). A webhook batch's customers, contacts, leads and events were four
+    round trips in the intake's turn; the ids were all they were waited for. Nothing inside the
+    block may then read the rows back: they are written when it ends. Elsewhere (SQLite, or
+    outside the block) nothing is done, and `instances_insert` asks the database for the ids."""
+    db = _db()
+    groups = [group for group in groups if group]
+    if db.vendor != "postgresql" or not writes_waiting(db) or not groups:
+        return
+    parts, params = [], []
+    for number, group in enumerate(groups):
+        if any(instance.pk is not None for instance in group):
+            raise ValueError(f"{type(group[0])._meta.label}: ids are given to unsaved instances only")
+        parts.append(
+            f"SELECT {number}, nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"  # noqa: S608 -- a number; values bound
+        )
+        params += [type(group[0])._meta.db_table, len(group)]
+    drawn: list[list[int]] = [[] for _ in groups]
+    with db.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for number, new_id in cursor.fetchall():
+            drawn[number].append(new_id)
+    for group, ids in zip(groups, drawn, strict=True):
+        for instance, new_id in zip(group, sorted(ids), strict=True):
+            instance.pk = new_id
 
 
 INSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
@@ -286,25 +343,28 @@ _PLAIN_FIELDS: dict[type, type] = {
 }
 
 
-def _insert_shape(model: type[models.Model], db: BaseDatabaseWrapper) -> _InsertShape:
-    """The fields an insert fills (every concrete one but an automatic id), each with itself as a
-    relation when it is a foreign key and the type of the values it passes as they are
-    (`_PLAIN_FIELDS`; a foreign key to an integer id: int); the statement's head and its
-    RETURNING clause."""
-    key = (model, db.alias, db.vendor)
+def _insert_shape(
+    model: type[models.Model], db: BaseDatabaseWrapper, *, with_id: bool = False
+) -> _InsertShape:
+    """The fields an insert fills (every concrete one but an automatic id, unless `with_id`: the
+    ids are given), each with itself as a relation when it is a foreign key and the type of the
+    values it passes as they are (`_PLAIN_FIELDS`; a foreign key to an integer id: int); the
+    statement's head and its RETURNING clause (none when the ids are given)."""
+    key = (model, db.alias, db.vendor, with_id)
     shape = _INSERT_SHAPES.get(key)
     if shape is None:
         fields = [
             (field, field if field.is_relation else None, _plain_type(field))
             for field in model._meta.concrete_fields
-            if not (field.primary_key and isinstance(field, models.AutoField))
+            if with_id or not (field.primary_key and isinstance(field, models.AutoField))
         ]
         quote = db.ops.quote_name
         columns = ", ".join(quote(f.column) for f, _, _ in fields)
         head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 -- names from model meta
         pk = model._meta.pk
         assert pk is not None
-        shape = _INSERT_SHAPES[key] = (fields, head, f" RETURNING {quote(pk.column)}")
+        returning = "" if with_id else f" RETURNING {quote(pk.column)}"
+        shape = _INSERT_SHAPES[key] = (fields, head, returning)
     return shape
 
 

@@ -44,6 +44,7 @@ from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
 from salesloop.core.rows import (
     Question,
+    ids_assign,
     instances_insert,
     model_rows_together,
     not_blank,
@@ -70,6 +71,7 @@ from salesloop.intake.services import (
     _person,
     _validation_reason,
     event_receive,
+    intake_turn_take,
     merge_candidates_suggest,
     outcome_of,
 )
@@ -128,7 +130,7 @@ def deliveries_receive(
     for _ in range(BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
-                _turn_take()
+                intake_turn_take()
                 if more is not None:
                     late = more()
                     deliveries += late
@@ -150,17 +152,6 @@ def deliveries_receive(
         )
         for d in deliveries
     ]
-
-
-INTAKE_TURN = 0x53_4C_49_4E  # "SLIN": PostgreSQL's advisory lock key of the intake batches' turn
-
-
-def _turn_take() -> None:
-    """Wait for the batches of every other process to be committed (see the module's docstring);
-    held until this transaction ends."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_TURN])
 
 
 def deliveries_read(deliveries: list[Delivery]) -> list[Delivery]:
@@ -237,8 +228,9 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
     # the rows nothing of the batch reads back (first moves, audit entries, assignments, rotations,
     # owners, funnel and indicator rows) go to the database together, at the end of the block
     with writes_together():
-        _decide_and_write(readable, now, provinces, ahead.first_stages, known)
-        instances_insert([item.event for _, item in items if not item.solo])
+        events = [item.event for _, item in items if not item.solo]
+        _decide_and_write(readable, now, provinces, ahead.first_stages, known, events)
+        instances_insert(events)
         new = [item for item in readable if item.is_new]
         _audit_arrivals(new)
         if new:
@@ -409,9 +401,13 @@ def _decide_and_write(
     provinces: _Provinces,
     first_stages: dict[int | None, Any],
     known_to_us: _Known,
+    events: list[InboundEvent],
 ) -> None:
     """Identity for the whole batch (the people and companies known, `_Known`, then the people's
-    open leads), then customers, contacts, leads and their first moves in one insert each."""
+    open leads), then customers, contacts, leads and their first moves in one insert each. On
+    PostgreSQL the new rows and the batch's `events` (inserted by the caller) are given their ids
+    first, all in one round trip, and their inserts go with the batch's other writes when its
+    `writes_together` block ends (`core.rows.ids_assign`): nothing in the batch reads them back."""
     if not items:
         return
     known = known_to_us.contacts
@@ -440,17 +436,18 @@ def _decide_and_write(
 
     new = [item for item in items if item.is_new]
     new_customers = [item.lead.customer for item in new if "customer" in item.created]  # type: ignore[union-attr]
-    instances_insert(new_customers)
-    # (each insert takes the ids of the objects saved just before: a contact its new customer's …)
     new_contacts = [item.lead.contact for item in new if "contact" in item.created]  # type: ignore[union-attr]
-    instances_insert(new_contacts)
     leads = [item.lead for item in new]
+    ids_assign([new_customers, new_contacts, leads, [event for event in events if event.pk is None]])
+    # (each insert takes the ids of the objects saved just before: a contact its new customer's …)
+    instances_insert(new_customers)
+    instances_insert(new_contacts)
     instances_insert(leads)
     _first_moves_insert(leads)  # type: ignore[arg-type]
     for item in items:
         item.event.lead = item.lead
-    # a company we knew may hold a look-alike lead (C1.5)
-    merge_candidates_suggest([item.lead for item in new if item.customer_existed])  # type: ignore[misc]
+    # a company we knew may hold a look-alike lead (C1.5), among others of this batch
+    merge_candidates_suggest([item.lead for item in new if item.customer_existed], arrived=leads)  # type: ignore[misc,arg-type]
 
 
 def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from salesloop.accounts.geography import PROVINCE_CODE_BY_NAME, province_code
@@ -182,6 +182,23 @@ def outcome_of(event: InboundEvent) -> Outcome:
     return Outcome(event_id=event.pk, status=event.status, lead_id=event.lead_id, error=event.error)
 
 
+INTAKE_TURN = 0x53_4C_49_4E  # "SLIN": PostgreSQL's advisory lock key of the intake's turn
+
+
+def intake_turn_take() -> None:
+    """On PostgreSQL, wait for every other process's intake writes to be committed; held until
+    this transaction ends (SQLite's writers take turns for every transaction, core/sqlite). A
+    webhook batch takes the turn first (intake/burst.py says why); so does an event received or
+    processed one at a time: it creates people and leads and routes them as a batch does, but took
+    its locks in another order (a new contact before the rules' rotations, which a batch now takes
+    before writing its contacts), so the two could wait for each other until PostgreSQL broke the
+    cycle after its deadlock timeout. Taken again inside a transaction that holds it, it is held
+    once more (advisory locks count), which costs a round trip and waits for nobody."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_TURN])
+
+
 def event_receive(
     *,
     source: Source,
@@ -201,6 +218,7 @@ def event_receive(
     event that is not a new contact is `ignored`; an undecodable one `failed`) instead of processing.
     """
     with transaction.atomic():
+        intake_turn_take()
         # Insert first: a new delivery (the common case) costs one statement; a replay hits the
         # unique (source, external id) index and answers with the stored outcome.
         try:
@@ -247,6 +265,7 @@ def event_process(*, event: InboundEvent) -> InboundEvent:
     event.processed_at = clock.now()
     try:
         with transaction.atomic():
+            intake_turn_take()  # a retry, a confirmed card: as a received event (`event_receive`)
             arrival = _arrival(event)
             event.normalised = arrival.as_json()
             event.campaign = (arrival.campaign or event.source.default_campaign)[:120]
@@ -485,13 +504,14 @@ def merge_candidates_sql(keys: int) -> str:
     )
 
 
-def merge_candidates_suggest(leads: list[Lead]) -> None:
+def merge_candidates_suggest(leads: list[Lead], arrived: list[Lead] | None = None) -> None:
     """Fuzzy identity (SPEC C1.4): another open lead of the same company whose contact's name is
     similar is suggested for merge, with the reason — never merged automatically.
 
     For leads that have just arrived (their `contact` and `customer` loaded; a burst's several at
     once, with one read): each is compared with the company's newest open leads that arrived before
-    it, as if they had arrived one at a time."""
+    it, as if they had arrived one at a time. `arrived`: leads of the same transaction whose rows
+    may not be written yet (a webhook batch's, `core.rows.ids_assign`), known from memory."""
     wanted = [
         lead
         for lead in leads
@@ -501,6 +521,19 @@ def merge_candidates_suggest(leads: list[Lead]) -> None:
         return
     keys = sorted({lead.customer.name_key for lead in wanted})  # type: ignore[union-attr]
     rows = sql_rows(merge_candidates_sql(len(keys)), keys, [None] * 5)
+    if arrived:
+        read, asked = {row[0] for row in rows}, set(keys)
+        rows += [
+            (
+                lead.pk,
+                lead.status,
+                lead.merged_into_id,
+                lead.customer.name_key,
+                lead.contact.name if lead.contact else "",
+            )  # type: ignore[union-attr]
+            for lead in arrived
+            if lead.pk not in read and lead.customer.name_key in asked  # type: ignore[union-attr]
+        ]
     open_by_key: dict[str, list[tuple[int, str]]] = {}  # name key → its open leads, newest first
     for lead_id, status, merged_into_id, key, name in sorted(rows, key=lambda row: -row[0]):
         if status == LeadStatus.OPEN and merged_into_id is None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
@@ -12,7 +12,7 @@ from django.db import connection
 from salesloop.accounts.models import Region, Team, User
 from salesloop.core import clock
 from salesloop.core.roles import Role
-from salesloop.core.rows import model_rows, sql_rows
+from salesloop.core.rows import SqlQuestion, model_rows, sql_rows
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
 from salesloop.routing.models import Assignment, Leave, RoundRobinState
@@ -221,14 +221,25 @@ class DatabaseState:
 def loads_count(user_ids: Iterable[int], at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
     """Each user's open leads, and the leads assigned to them since the start of `at`'s day, in one
     statement (`loads_sql`): every routed batch asks, and on PostgreSQL each statement is a round
-    trip waited for while a webhook batch holds the intake's turn."""
+    trip waited for while a webhook batch holds the intake's turn (a batch asks it with its
+    rotations, `loads_question`)."""
+    question = loads_question(user_ids, at)
+    return loads_counted(sql_rows(question.sql, question.params, []) if question is not None else [])
+
+
+def loads_question(user_ids: Iterable[int], at: dt.datetime) -> SqlQuestion | None:
+    """`loads_count`'s statement, to be asked with others (`core.rows.model_rows_together`); None
+    without users. Its rows are read by `loads_counted`."""
     ids = [int(user_id) for user_id in user_ids]
     if not ids:
-        return {}, {}
+        return None
     since = connection.ops.adapt_datetimefield_value(day_start(at))
+    return SqlQuestion(loads_sql(len(ids)), [*ids, LeadStatus.OPEN.value, *ids, since])
+
+
+def loads_counted(rows: Iterable[Sequence[Any]]) -> tuple[dict[int, int], dict[int, int]]:
     counts: tuple[dict[int, int], dict[int, int]] = ({}, {})
-    params = [*ids, LeadStatus.OPEN.value, *ids, since]
-    for part, user_id, n in sql_rows(loads_sql(len(ids)), params, [None, None, None]):
+    for part, user_id, n in rows:
         counts[part][user_id] = n
     return counts
 

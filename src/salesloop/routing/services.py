@@ -16,7 +16,13 @@ from django.db.models import Max
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row, instances_insert, model_rows, rows_update
+from salesloop.core.rows import (
+    Question,
+    first_row,
+    instances_insert,
+    model_rows_together,
+    rows_update,
+)
 from salesloop.crm import signals
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.notify.models import Notification
@@ -832,7 +838,7 @@ class BatchRouter:
     ) -> BatchRouter | None:
         """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here."""
         from salesloop.routing.models import RoundRobinState
-        from salesloop.routing.roster import loads_count
+        from salesloop.routing.roster import loads_counted, loads_question
         from salesloop.routing.state import MemoryState
 
         current, test, roster = config if config is not None else routing_config_read(now)
@@ -844,24 +850,26 @@ class BatchRouter:
             | {engine.rotation_key("fallback")}
         )
 
-        def rotations_locked() -> dict[str, RoundRobinState]:
-            marks = ", ".join(["%s"] * len(keys))
-            rows = model_rows(RoundRobinState, f"key IN ({marks})", keys, order_by="key", lock=True)
-            return {row.key: row for row in rows}
-
-        rows = rotations_locked()
+        rotations = Question(RoundRobinState, f"key IN ({', '.join(['%s'] * len(keys))})", keys, True, "key")
+        version = _data_version()
+        carried = carry is not None and carry.loads_still_hold(now, version)
+        # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
+        loads = None if carried else loads_question(roster.reps, now)
+        answers = model_rows_together([rotations] if loads is None else [rotations, loads])
+        rows = {row.key: row for row in answers[0]}
         if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
             RoundRobinState.objects.bulk_create(
                 [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
             )
-            rows = rotations_locked()
-        version = _data_version()
-        if carry is not None and carry.loads_still_hold(now, version):
+            answers = model_rows_together([rotations] if loads is None else [rotations, loads])
+            rows = {row.key: row for row in answers[0]}
+        if carried:
+            assert carry is not None
             open_leads = dict(carry._state.open_leads)
             received = dict(carry._state.received)
             counted_at = carry.loads_counted_at
         else:
-            open_leads, received_today = loads_count(roster.reps, now)
+            open_leads, received_today = loads_counted(answers[1] if loads is not None else [])
             today = now.astimezone(clock.org_tz()).date()
             received = {(u, today): n for u, n in received_today.items()}
             counted_at = now
@@ -1003,7 +1011,7 @@ def _routed_save(
     return router.winners
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a webhook batch: no savepoint, two round trips in its turn
 def leads_route_new(
     *,
     leads: list[Lead],

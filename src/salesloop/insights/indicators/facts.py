@@ -48,6 +48,14 @@ def stage_ranks() -> dict[int, int]:
     return ranks
 
 
+def _stage_rank_sql(stage: str) -> str:
+    """`stage_ranks`' rank of the stage row `stage` (an alias of pipeline_stage), as SQL: for a
+    statement that joins the stage instead of being given the ranks read before it."""
+    codes = " ".join(f"WHEN '{code}' THEN {rank}" for rank, code in enumerate(DEFAULT_STAGE_CODES, start=1))
+    greatest, least = ("GREATEST", "LEAST") if connection.vendor == "postgresql" else ("MAX", "MIN")
+    return f"CASE {stage}.code {codes} ELSE {greatest}(1, {least}({stage}.position, {MAX_RANK})) END"
+
+
 def _rank_case(ranks: dict[int, int], column: str = "m.to_stage_id") -> str:
     # Stage ids and ranks are integers read from the database: safe to inline.
     whens = " ".join(f"WHEN {int(stage_id)} THEN {int(rank)}" for stage_id, rank in ranks.items())
@@ -106,26 +114,28 @@ def _statements(ranks: dict[int, int], leads: str = "BETWEEN %s AND %s") -> list
     return [(leads_sql, []), (spans_sql, [open_end]), (touches_sql, [])]
 
 
-def _arrival_statements(ranks: dict[int, int], leads: str) -> list[tuple[str, list[object]]]:
+def _arrival_statements(leads: str) -> list[tuple[str, list[object]]]:
     """`_statements` for leads that have just arrived (`leads_arrived`): a lead's only fact is then
     its arrival move — open, into the lead's stage, at its `created_at` (crm.services.lead_arrive,
     the webhook batch and the import chunk all write it so) — and it has no touch. Its rows follow
     from the lead alone: the same rows, without reading the moves back (the lead's look-up of its
     first qualifying move, the spans' window over its moves: half an import chunk's refresh,
-    measured) and without the touches statement, which finds nothing. Tests compare these rows with
-    a rebuild from the facts, column for column."""
+    measured) and without the touches statement, which finds nothing. The lead's stage is joined
+    for its rank, rather than the ranks read first (`stage_ranks`): that read was a round trip of
+    its own in every webhook batch, while the batch holds the intake's turn. Tests compare these
+    rows with a rebuild from the facts, column for column."""
     leads_table, spans_table, _ = _tables()
-    needs_list, open_end = _needs_list(ranks), _open_end()
+    stages, open_end = connection.ops.quote_name(Stage._meta.db_table), _open_end()
+    rank = _stage_rank_sql("st")
     leads_sql = f"""
         INSERT INTO {leads_table} (lead_id, region_id, owner_id, arrived_at, needs_confirmed_at)
         SELECT l.id, l.region_id, l.owner_id, l.created_at,
-               CASE WHEN l.stage_id IN ({needs_list}) THEN l.created_at END
-          FROM crm_lead l WHERE l.id {leads}"""  # noqa: S608 -- our tables, integer stage ids; values bound
+               CASE WHEN {rank} >= {RANK_NEEDS_CONFIRMED} THEN l.created_at END
+          FROM crm_lead l JOIN {stages} st ON st.id = l.stage_id WHERE l.id {leads}"""  # noqa: S608 -- our tables; values bound
     spans_sql = f"""
         INSERT INTO {spans_table} (lead_id, region_id, owner_id, rank, entered_at, entered_s, left_at)
-        SELECT l.id, l.region_id, l.owner_id, {_rank_case(ranks, "l.stage_id")}, l.created_at,
-               {_epoch("l.created_at")}, %s
-          FROM crm_lead l WHERE l.id {leads}"""  # noqa: S608
+        SELECT l.id, l.region_id, l.owner_id, {rank}, l.created_at, {_epoch("l.created_at")}, %s
+          FROM crm_lead l JOIN {stages} st ON st.id = l.stage_id WHERE l.id {leads}"""  # noqa: S608
     return [(leads_sql, []), (spans_sql, [open_end])]
 
 
@@ -134,7 +144,7 @@ def _refresh(leads: str, values: list[object], ranks: dict[int, int], *, new: bo
     `new`: they have just arrived (see `_arrival_statements`)."""
     with connection.cursor() as cursor:
         if new:
-            statements = _arrival_statements(ranks, leads)
+            statements = _arrival_statements(leads)
         else:
             for table in _tables():
                 cursor.execute(f"DELETE FROM {table} WHERE lead_id {leads}", values)  # noqa: S608
@@ -161,7 +171,7 @@ def indicator_facts_refresh_many(*, lead_ids: list[int], new: bool = False) -> N
     tenth of the statements. `new`: the leads have just arrived and have no rows yet (`leads_arrived`),
     so there is nothing to take out first — half the statements of a webhook batch's refresh — and
     their rows follow from the leads themselves (`_arrival_statements`)."""
-    ranks = stage_ranks() if lead_ids else {}
+    ranks = stage_ranks() if lead_ids and not new else {}  # arrivals join their stage instead
     loose: list[int] = []
     for lo, hi in _id_runs(lead_ids):
         if hi - lo + 1 < RANGE_MIN_LEADS:
@@ -200,7 +210,7 @@ def _refresh_with_ledgers(
     if new:
         where = f"lead_id {leads}"
         statements_run(
-            [(sql, [*params, *values]) for sql, params in _arrival_statements(ranks, leads)]
+            [(sql, [*params, *values]) for sql, params in _arrival_statements(leads)]
             + ledger_statements(sign=1, where=where, params=values, touches=False)
         )
         return
