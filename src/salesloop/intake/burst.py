@@ -44,7 +44,6 @@ from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
 from salesloop.core.rows import (
     Question,
-    SqlQuestion,
     ids_assign,
     instances_insert,
     model_rows_together,
@@ -196,7 +195,7 @@ def _ahead(deliveries: list[Delivery]) -> _Ahead:
 def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead) -> list[Outcome]:
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(deliveries)
-    known = _known(deliveries, readings, now, ahead.routing)
+    known = _known(deliveries, readings)
     stored = known.stored
     first_of: dict[tuple[int, str], int] = {}  # (source, channel id) → index of its first delivery
     repeats: list[tuple[int, int]] = []  # (index, index of the delivery it repeats)
@@ -237,14 +236,7 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
         if new:
             # Last before the touches' notices (which name the new leads' owners): routing locks
             # the rules' rotations until commit, and a one-at-a-time arrival waits for them.
-            _route_and_announce(
-                [item.lead for item in new],  # type: ignore[misc]
-                provinces.region_codes,
-                notices,
-                ahead.routing,
-                known.routing,
-                now,
-            )
+            _route_and_announce([item.lead for item in new], provinces.region_codes, notices, ahead.routing)  # type: ignore[misc]
         notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
         _notices_append(notices)
 
@@ -266,12 +258,7 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
 
 
 def _route_and_announce(
-    leads: list[Lead],
-    region_codes: dict[int, str],
-    notices: list[Notification],
-    config: RoutingConfig,
-    answers: list[list[Any]] | None,
-    now: dt.datetime,
+    leads: list[Lead], region_codes: dict[int, str], notices: list[Notification], config: RoutingConfig
 ) -> None:
     """Route the batch's new leads, then make their C5 funnel rollups and C9 indicator rows
     (`crm.signals.leads_arrived`, from the leads as built: their stages are loaded) — once, under
@@ -281,13 +268,7 @@ def _route_and_announce(
     from salesloop.routing.services import leads_route_new
 
     winners = leads_route_new(
-        leads=leads,
-        region_codes=region_codes,
-        tell_each=True,
-        notices=notices,
-        config=config,
-        answers=answers,
-        now=now,
+        leads=leads, region_codes=region_codes, tell_each=True, notices=notices, config=config
     )
     owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
     for lead in leads:
@@ -301,23 +282,18 @@ class _Known:
     channel id), the people by identity key (of several sharing an e-mail, the lowest id; on
     PostgreSQL their rows are locked, in id order, so a concurrent arrival decides their open lead
     after us), their leads, and the companies by key. Asked together (`core.rows.model_rows_together`: on
-    PostgreSQL one round trip, while the batch holds the intake's turn), of every delivery read;
-    with them, when someone may become a new lead, what routing asks as it begins
-    (`BatchRouter.questions`: the rotations, locked after the people, and the reps' loads)."""
+    PostgreSQL one round trip, while the batch holds the intake's turn), of every delivery read."""
 
     stored: dict[tuple[int, str], InboundEvent]
     contacts: dict[tuple[str, str], Contact]
     customers: dict[str, Customer]
     leads: list[Lead]  # the leads of everyone matching a key, oldest first (see `_open_leads`)
-    routing: list[list[Any]] | None = None  # the answers to `BatchRouter.questions`
 
 
 CONTACT_KEY_COLUMNS = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
 
 
-def _known(
-    deliveries: list[Delivery], readings: list[_Reading], now: dt.datetime, config: RoutingConfig
-) -> _Known:
+def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
     questions: list[Question] = []
     asked: list[tuple[str, str]] = []  # what each asks: ("event" | "contact" | "lead" | "customer", kind)
     ids_by_source: dict[int, set[str]] = {}
@@ -364,16 +340,8 @@ def _known(
         where = f"name_key IN ({', '.join(['%s'] * len(companies))})"
         questions.append(Question(Customer, where, sorted(companies)))
         asked.append(("customer", ""))
-    routing: list[Question | SqlQuestion] = []
-    if people:
-        from salesloop.routing.services import BatchRouter
-
-        routing = BatchRouter.questions(now=now, config=config)
     known = _Known(stored={}, contacts={}, customers={}, leads=[])
-    answers = model_rows_together(questions + routing)
-    if routing:
-        known.routing = answers[len(questions) :]
-    for (what, kind), rows in zip(asked, answers[: len(questions)], strict=True):
+    for (what, kind), rows in zip(asked, model_rows_together(questions), strict=True):
         for row in rows:
             if what == "event":
                 known.stored[(row.source_id, row.external_id)] = row

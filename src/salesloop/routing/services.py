@@ -18,7 +18,6 @@ from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
 from salesloop.core.rows import (
     Question,
-    SqlQuestion,
     first_row,
     instances_insert,
     model_rows_together,
@@ -828,29 +827,6 @@ class BatchRouter:
     loads_counted_at: dt.datetime
     data_version: int | None = None
 
-    @staticmethod
-    def questions(*, now: dt.datetime, config: RoutingConfig) -> list[Question | SqlQuestion]:
-        """What `begin` asks the database, for a caller that asks it with questions of its own in
-        one round trip (`core.rows.model_rows_together`) and hands `begin` the answers: the
-        rules' rotations, locked, then the reps' loads (none when no rule set or test is in force).
-        A webhook batch asks them with its stored events and known people, so its turn waits for
-        the server once less."""
-        from salesloop.routing.models import RoundRobinState
-        from salesloop.routing.roster import loads_question
-
-        current, test, roster = config
-        if current is None and test is None:
-            return []
-        rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
-        keys = sorted(
-            {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
-            | {engine.rotation_key("fallback")}
-        )
-        marks = ", ".join(["%s"] * len(keys))
-        rotations = Question(RoundRobinState, f"key IN ({marks})", keys, lock=True, order_by="key")
-        loads = loads_question(roster.reps, now)
-        return [rotations] if loads is None else [rotations, loads]
-
     @classmethod
     def begin(
         cls,
@@ -859,36 +835,33 @@ class BatchRouter:
         actor: Any = None,
         carry: BatchRouter | None = None,
         config: RoutingConfig | None = None,
-        answers: list[list[Any]] | None = None,
     ) -> BatchRouter | None:
-        """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here.
-        `answers`: those of `questions` for the same moment and `config`, asked by the caller."""
+        """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here."""
         from salesloop.routing.models import RoundRobinState
-        from salesloop.routing.roster import loads_counted
+        from salesloop.routing.roster import loads_counted, loads_question
         from salesloop.routing.state import MemoryState
 
-        config = config if config is not None else routing_config_read(now)
-        current, test, roster = config
+        current, test, roster = config if config is not None else routing_config_read(now)
         if current is None and test is None:
             return None
-        questions = cls.questions(now=now, config=config)
-        rotations = questions[0]
-        assert isinstance(rotations, Question)
-        keys = rotations.params
+        rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
+        keys = sorted(
+            {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
+            | {engine.rotation_key("fallback")}
+        )
+
+        rotations = Question(RoundRobinState, f"key IN ({', '.join(['%s'] * len(keys))})", keys, True, "key")
         version = _data_version()
-        carried = answers is None and carry is not None and carry.loads_still_hold(now, version)
-        if carried:
-            questions = questions[:1]  # the loads are carried over
-        if answers is None:
-            # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
-            answers = model_rows_together(questions)
-        loads = questions[1] if len(questions) > 1 else None
+        carried = carry is not None and carry.loads_still_hold(now, version)
+        # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
+        loads = None if carried else loads_question(roster.reps, now)
+        answers = model_rows_together([rotations] if loads is None else [rotations, loads])
         rows = {row.key: row for row in answers[0]}
         if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
             RoundRobinState.objects.bulk_create(
                 [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
             )
-            answers = model_rows_together(questions)
+            answers = model_rows_together([rotations] if loads is None else [rotations, loads])
             rows = {row.key: row for row in answers[0]}
         if carried:
             assert carry is not None
@@ -1046,20 +1019,18 @@ def leads_route_new(
     tell_each: bool = False,
     notices: list[Notification] | None = None,
     config: RoutingConfig | None = None,
-    answers: list[list[Any]] | None = None,
-    now: dt.datetime | None = None,
 ) -> dict[int, list[int]]:
     """`leads_route_bulk_owners` (unannounced) for leads the caller's transaction has just written,
     as built (a burst of webhooks): open, unowned, unmerged and unrouted by construction, so their
     facts are read from them — `lead.customer` and its province loaded, `region_codes` mapping
     region ids to codes — instead of back from the database (`lead_facts_unrouted`, the same
     facts: tests/intake/test_burst.py compares them). With `tell_each`, the winners' notices go
-    to `notices` if given (the caller inserts them with its own), else are inserted. `config`,
-    `answers` (asked at `now`): see `BatchRouter.begin`."""
+    to `notices` if given (the caller inserts them with its own), else are inserted. `config`:
+    see `BatchRouter.begin`."""
     if not leads:
         return {}
-    now = now or clock.now()
-    router = BatchRouter.begin(now=now, config=config, answers=answers)
+    now = clock.now()
+    router = BatchRouter.begin(now=now, config=config)
     if router is None:
         return {}
     titles: dict[int, str] = {}
