@@ -232,7 +232,8 @@ def instances_insert(instances: list[Any]) -> None:
 
     As `bulk_create`: each field's `pre_save` (defaults, auto_now) and `get_db_prep_save` give the
     value; a foreign key whose object is cached takes that object's id (an unsaved one is refused);
-    no `save()` or signal runs; the instances are marked saved.
+    no `save()` or signal runs; the instances are marked saved. Instances given their ids beforehand
+    (`ids_assign`, inside `writes_together`) are inserted with them, held back with the other writes.
 
     The fields are given this thread's connection itself, not the `connection` proxy (each of its
     attributes is looked up per thread), and a batch's moments (most rows share one, `now`) are
