@@ -320,6 +320,34 @@ def test_open_leads_are_counted_from_the_index_alone(org):
     assert today == {routed.owner_id: 1}
 
 
+def test_traces_are_kept_as_json_text_on_postgresql_and_read_back_whole(org):
+    """A trace is written in bulk and read whole, never searched inside: PostgreSQL keeps it as
+    `json` (its text, checked) instead of parsing it into `jsonb` (routing/migrations/0004). It
+    reads back as the same value, stored one at a time or in bulk."""
+    from django.db import connection
+
+    from salesloop.routing.services import leads_route_bulk
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT data_type FROM information_schema.columns"
+                " WHERE table_name = 'routing_assignment' AND column_name = 'explanation'"
+            )
+            assert cursor.fetchone()[0] == "json"
+    in_force(org.director, definition(rule("east", 10, when={"regions": ["east"]}, regions=["east"])))
+    one = lead_route(lead=lead_make(province="31"))
+    assert one is not None
+    bulk = [lead_make(province="31") for _ in range(3)]
+    leads_route_bulk(lead_ids=[lead.pk for lead in bulk])
+    for assignment in Assignment.objects.order_by("id"):
+        assert isinstance(assignment.explanation, dict)
+        assert Assignment.objects.get(pk=assignment.pk).explanation == assignment.explanation
+        trace = assignment_explanation(assignment)
+        assert trace["kind"] == "assignment" and trace["winner"]["user_id"] == assignment.assignee_id
+    assert Assignment.objects.count() == 4
+
+
 def test_traces_are_compressed_with_lz4_on_postgresql(org):
     """Every rule-made trace crosses PostgreSQL's 2 KB threshold and is compressed as it is stored:
     with lz4, not the default pglz (half the server time per row; routing/migrations/0003)."""

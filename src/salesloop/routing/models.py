@@ -10,7 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from salesloop.core import clock
-from salesloop.core.models import BaseModel
+from salesloop.core.models import BaseModel, JSONTextField
 
 
 class RuleSetStatus(models.TextChoices):
@@ -188,7 +188,7 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.TextField(blank=True, default="")
-    explanation = models.JSONField()
+    explanation = JSONTextField()  # `json` on PostgreSQL: written in bulk, read whole
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
