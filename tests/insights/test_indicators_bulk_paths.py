@@ -77,38 +77,32 @@ def test_an_import_keeps_the_indicator_rows_of_its_new_leads(org, django_capture
     assert _kept() == kept
 
 
-def test_an_arrival_straight_into_a_later_stage_counts_as_reaching_it_as_a_rebuild_does(org):
-    """A pipeline's first stage may be one the conversion indicator counts (a stage coded
-    needs_confirmed or later): the arrival's own rows say it reached that stage when it arrived."""
-    lead = factories.lead_make(province="31")
-    later = Stage.objects.get(pipeline_id=lead.pipeline_id, code="needs_confirmed")
-    Lead.objects.filter(pk=lead.pk).update(stage=later)
-    StageMove.objects.filter(lead_id=lead.pk).update(to_stage=later)
-    IndicatorLead.objects.filter(lead_id=lead.pk).delete()
-    IndicatorSpan.objects.filter(lead_id=lead.pk).delete()
-
-    indicator_facts_refresh_many(lead_ids=[lead.pk], new=True)
-
-    kept = _kept()
-    assert [row[4] for row in kept[0]] == [lead.created_at]
-    assert [row[3] for row in kept[1]] == [2]
-    indicator_facts_rebuild()
-    assert _kept() == kept
-
-
-@pytest.mark.parametrize(("code", "position", "rank"), [("visit", 0, 1), ("aftercare", 30, 5)])
-def test_an_arrival_into_a_stage_of_its_own_is_ranked_by_position_as_a_rebuild_does(
+@pytest.mark.parametrize(
+    ("code", "position", "rank"),
+    [("needs_confirmed", None, 2), ("visit", 0, 1), ("aftercare", 30, 5)],
+    ids=["later_default_stage", "own_stage_first", "own_stage_past_the_last"],
+)
+def test_an_arrival_straight_into_a_later_stage_counts_as_reaching_it_as_a_rebuild_does(
     org, code, position, rank
 ):
-    """A stage whose code is none of the default pipeline's takes the rank of its position, from 1
-    up to the last rank: the arrival's rows join the stage for it, as `stage_ranks` reads it."""
+    """A pipeline's first stage may be one the conversion indicator counts (a stage coded
+    needs_confirmed or later): the arrival's own rows say it reached that stage when it arrived.
+    A stage whose code is none of the default pipeline's takes the rank of its position, from 1 up
+    to the last rank. The arrival's rows join the stage for its rank, as `stage_ranks` reads it."""
     lead = factories.lead_make(province="31")
     first = Stage.objects.get(pk=lead.stage_id)
-    own = Stage.objects.create(
-        version_id=first.version_id, pipeline_id=first.pipeline_id, code=code, name=code, position=position
-    )
-    Lead.objects.filter(pk=lead.pk).update(stage=own)
-    StageMove.objects.filter(lead_id=lead.pk).update(to_stage=own)
+    if position is None:
+        stage = Stage.objects.get(pipeline_id=lead.pipeline_id, code=code)
+    else:
+        stage = Stage.objects.create(
+            version_id=first.version_id,
+            pipeline_id=first.pipeline_id,
+            code=code,
+            name=code,
+            position=position,
+        )
+    Lead.objects.filter(pk=lead.pk).update(stage=stage)
+    StageMove.objects.filter(lead_id=lead.pk).update(to_stage=stage)
     IndicatorLead.objects.filter(lead_id=lead.pk).delete()
     IndicatorSpan.objects.filter(lead_id=lead.pk).delete()
 
