@@ -226,7 +226,8 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
     provinces = ahead.provinces
     notices: list[Notification] = []  # the winners' and the touched owners', inserted together
     # the rows nothing of the batch reads back (first moves, audit entries, assignments, rotations,
-    # owners, funnel and indicator rows) go to the database together, at the end of the block
+    # owners, funnel and indicator rows; on PostgreSQL its new customers, contacts, leads and
+    # events too, their ids drawn first) go to the database together, at the end of the block
     with writes_together():
         events = [item.event for _, item in items if not item.solo]
         _decide_and_write(readable, now, provinces, ahead.first_stages, known, events)
