@@ -855,13 +855,14 @@ class BatchRouter:
         carried = carry is not None and carry.loads_still_hold(now, version)
         # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
         loads = None if carried else loads_question(roster.reps, now)
-        answers = model_rows_together([rotations] if loads is None else [rotations, loads])
+        questions = [rotations] if loads is None else [rotations, loads]
+        answers = model_rows_together(questions)
         rows = {row.key: row for row in answers[0]}
         if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
             RoundRobinState.objects.bulk_create(
                 [RoundRobinState(key=key) for key in keys if key not in rows], ignore_conflicts=True
             )
-            answers = model_rows_together([rotations] if loads is None else [rotations, loads])
+            answers = model_rows_together(questions)
             rows = {row.key: row for row in answers[0]}
         if carried:
             assert carry is not None
