@@ -61,7 +61,7 @@ from salesloop.crm.services import (
     customer_build,
     lead_build,
 )
-from salesloop.intake.imports.bulk import rows_append
+from salesloop.intake.imports.bulk import moment, rows_append
 from salesloop.intake.models import EventStatus, InboundEvent, Source
 from salesloop.intake.services import (
     Outcome,
@@ -599,7 +599,7 @@ def _first_moves_insert(leads: list[Lead]) -> None:
             entering[stage_id] = entry_explanation_json(lead.stage.code, lead.status)
         at = lead.created_at
         if at not in moments:
-            moments[at] = db.ops.adapt_datetimefield_value(at)
+            moments[at] = moment(at, db)
         rows.append((lead.pk, None, stage_id, "", lead.status, moments[at], entering[stage_id]))
     rows_append(StageMove, MOVE_COLUMNS, rows)
 
@@ -625,7 +625,7 @@ def _audit_arrivals(items: list[_Item]) -> None:
         after = {**snapshot(lead, LEAD_FIELDS), "created": created, "via": via}
         at = lead.created_at
         if at not in moments:
-            moments[at] = db.ops.adapt_datetimefield_value(at)
+            moments[at] = moment(at, db)
         rows.append(
             (moments[at], "lead.arrive", target_type, str(lead.pk), json.dumps(after, ensure_ascii=False))
         )
@@ -637,11 +637,10 @@ NOTICE_COLUMNS = ("user_id", "kind", "title", "body", "link", "created_at")
 
 def _notices_append(notices: list[Notification]) -> None:
     """The winners' and the touched owners' notices, as plain rows: nothing reads their ids."""
-    adapt = connection.ops.adapt_datetimefield_value
     rows_append(
         Notification,
         NOTICE_COLUMNS,
-        [(n.user_id, n.kind, n.title, n.body, n.link, adapt(n.created_at)) for n in notices],
+        [(n.user_id, n.kind, n.title, n.body, n.link, moment(n.created_at)) for n in notices],
     )
 
 

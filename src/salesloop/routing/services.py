@@ -814,7 +814,9 @@ class BatchRouter:
         self._share = (test.share or Decimal("0.1")) if test is not None else Decimal(0)
         self._rows, self._state, self._roster = rows, state, roster
         self._actor_id = actor_id
-        self._stamp = connection.ops.adapt_datetimefield_value(now)
+        from salesloop.intake.imports.bulk import moment
+
+        self._stamp = moment(now, connection)
         self._tz = clock.org_tz()
         self.assignments: list[tuple[Any, ...]] = []
         self._saved = 0  # of the assignments, how many are written

@@ -38,7 +38,7 @@ from salesloop.accounts.models import Province, Region
 from salesloop.core import clock
 from salesloop.crm import signals
 from salesloop.crm.models import Channel, Contact, Customer, Lead, LeadStatus, company_key
-from salesloop.intake.imports.bulk import BulkWriter, Table, table
+from salesloop.intake.imports.bulk import BulkWriter, Table, moment, table
 from salesloop.intake.imports.lookups import contacts_by, customers_by_key, leads_of
 from salesloop.intake.imports.models import ImportJob, ImportRejectedRow
 from salesloop.intake.imports.rows import Candidate, Rejection, RowNormaliser
@@ -570,7 +570,7 @@ def chunk_write(
     contact_ids = ids.get(tables["contact"].name, [])
     lead_ids = ids.get(tables["lead"].name, [])
     now = router.now if router is not None else clock.now()
-    at = connection.ops.adapt_datetimefield_value(now)
+    at = moment(now, connection)
     actor_id, stage_id, pipeline_id = ctx.actor_id, ctx.stage_id, ctx.pipeline_id
     job_id, touch_status = ctx.job.pk, EventStatus.TOUCH.value
     open_status, source = LeadStatus.OPEN.value, Channel.IMPORT.value
