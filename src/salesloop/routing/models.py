@@ -177,7 +177,12 @@ class Assignment(models.Model):
         db_index=False,
     )
     previous_owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # assignment_previous_owner_idx
     )
     method = models.CharField(max_length=10, choices=AssignmentMethod.choices)
     ruleset = models.ForeignKey(RuleSet, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -198,6 +203,13 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["lead", "-id"], name="assignment_lead_idx"),
             models.Index(fields=["assignee", "created_at"], name="assignment_assignee_day_idx"),
+            # A first assignment has no previous owner: only reassignments are indexed (what
+            # deleting a user looks up), not an entry per routed lead.
+            models.Index(
+                fields=["previous_owner"],
+                condition=models.Q(previous_owner__isnull=False),
+                name="assignment_previous_owner_idx",
+            ),
             # A live A/B test's report reads the assignments of its window by arm.
             models.Index(
                 fields=["arm", "created_at"], condition=~models.Q(arm=""), name="assignment_ab_arm_idx"
