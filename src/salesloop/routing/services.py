@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -744,6 +745,35 @@ def _data_version() -> int | None:
         return int(cursor.fetchone()[0])
 
 
+@dataclass(frozen=True)
+class Seen:
+    """On PostgreSQL, which transactions a batch's transaction sees as done: its own id, and its
+    snapshot's xmin, xmax and the ids in progress below xmax (`pg_current_snapshot`). Ids are 64-bit
+    (`xid8`), so they never wrap. Only writing transactions get an id; reading ones change no load."""
+
+    xid: int
+    xmin: int
+    xmax: int
+    running: frozenset[int]
+
+    @classmethod
+    def now(cls) -> Seen:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text, pg_current_snapshot()::text")
+            xid, snapshot = cursor.fetchone()
+        xmin, xmax, running = snapshot.split(":")
+        return cls(int(xid), int(xmin), int(xmax), frozenset(int(x) for x in running.split(",") if x))
+
+    def only_these_since(self, earlier: Seen, ours: frozenset[int]) -> bool:
+        """Whether every transaction done now but not at `earlier` is one of `ours`: those in
+        progress then and no longer, and those begun since (from its xmax) not in progress now.
+        An aborted one counts as done — a needless recount, never a missed one."""
+        if any(x not in self.running and x not in ours for x in earlier.running):
+            return False
+        begun = self.xmax - earlier.xmax - sum(1 for x in self.running if x >= earlier.xmax)
+        return begun == sum(1 for x in ours if earlier.xmax <= x < self.xmax and x not in self.running)
+
+
 # (the rule set in force, the A/B test running, the roster with its leaves) at a moment; the
 # roster is None when neither a rule set nor a test is in force
 RoutingConfig = tuple[Any, Any, Any]
@@ -828,6 +858,8 @@ class BatchRouter:
 
     loads_counted_at: dt.datetime
     data_version: int | None = None
+    loads_seen: Seen | None = None  # PostgreSQL, `tracked`: what the loads' count saw as done
+    loads_ours: frozenset[int] = frozenset()  # and the ids of the transactions that added to them
 
     @classmethod
     def begin(
@@ -837,8 +869,13 @@ class BatchRouter:
         actor: Any = None,
         carry: BatchRouter | None = None,
         config: RoutingConfig | None = None,
+        tracked: bool = False,
     ) -> BatchRouter | None:
-        """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here."""
+        """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here.
+        `tracked` (a run of batches that carry their loads over, one after another: an import): on
+        PostgreSQL the batch also reads which transactions it sees as done (`Seen`, one statement),
+        so a later batch carries the loads over for as long as no other transaction has written,
+        not only for LOAD_REFRESH_SECONDS."""
         from salesloop.routing.models import RoundRobinState
         from salesloop.routing.roster import loads_counted, loads_question
         from salesloop.routing.state import MemoryState
@@ -854,7 +891,8 @@ class BatchRouter:
 
         rotations = Question(RoundRobinState, f"key IN ({', '.join(['%s'] * len(keys))})", keys, True, "key")
         version = _data_version()
-        carried = carry is not None and carry.loads_still_hold(now, version)
+        seen = Seen.now() if tracked and connection.vendor == "postgresql" else None
+        carried = carry is not None and carry.loads_still_hold(now, version, seen)
         # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
         loads = None if carried else loads_question(roster.reps, now)
         questions = [rotations] if loads is None else [rotations, loads]
@@ -891,13 +929,26 @@ class BatchRouter:
             now=now, current=current, test=test, rows=rows, state=state, roster=roster, actor_id=actor_id
         )
         router.loads_counted_at, router.data_version = counted_at, version
+        if seen is not None:
+            # the transactions whose decisions the loads hold: this one's, and since they were
+            # counted, those of the batches that carried them over
+            router.loads_seen = carry.loads_seen if carried and carry is not None else seen
+            router.loads_ours = (carry.loads_ours if carried and carry is not None else frozenset()) | {
+                seen.xid
+            }
         return router
 
-    def loads_still_hold(self, now: dt.datetime, version: int | None) -> bool:
+    def loads_still_hold(self, now: dt.datetime, version: int | None, seen: Seen | None = None) -> bool:
         """Whether this (committed) batch's loads, its own decisions counted in, are still the
         database's for a batch beginning at `now` (see the class's docstring)."""
         if version is not None:
             return version == self.data_version
+        if (
+            seen is not None
+            and self.loads_seen is not None
+            and seen.only_these_since(self.loads_seen, self.loads_ours)
+        ):
+            return True  # nobody else has written since they were counted
         return dt.timedelta(0) <= now - self.loads_counted_at < dt.timedelta(seconds=LOAD_REFRESH_SECONDS)
 
     def decide(self, lead_id: int, facts: engine.LeadFacts) -> int | None:

@@ -491,7 +491,7 @@ def imported_leads_router(plan: ChunkPlan, ctx: ImportContext) -> BatchRouter | 
     The loads the last committed chunk left are carried over while they still hold."""
     if not plan.leads:
         return None
-    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by, carry=ctx.router_carry)
+    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by, carry=ctx.router_carry, tracked=True)
 
 
 def import_source() -> Source:
