@@ -805,9 +805,9 @@ class BatchRouter:
     at a million leads a quarter of a second or more per batch on either database, so an import
     that recounted them every chunk spent a quarter of its time there (measured). The batches of
     one import therefore carry them over (`carry`: the previous batch, committed), with their own
-    decisions counted in, and count them again when another connection has committed since
-    (SQLite says so exactly: `PRAGMA data_version`) or, on PostgreSQL, whose concurrent writers
-    cannot be told apart that cheaply, when the counts are LOAD_REFRESH_SECONDS old: a lead
+    decisions counted in, and count them again when another connection has committed since —
+    SQLite says so exactly (`PRAGMA data_version`), PostgreSQL through the batches' snapshots
+    (`Seen`, `tracked`) — and, on PostgreSQL, the counts are LOAD_REFRESH_SECONDS old: a lead
     routed or closed elsewhere meanwhile weighs in a few seconds late, as one decided in a
     concurrent transaction already does there."""
 
@@ -932,10 +932,10 @@ class BatchRouter:
         if seen is not None:
             # the transactions whose decisions the loads hold: this one's, and since they were
             # counted, those of the batches that carried them over
-            router.loads_seen = carry.loads_seen if carried and carry is not None else seen
-            router.loads_ours = (carry.loads_ours if carried and carry is not None else frozenset()) | {
-                seen.xid
-            }
+            if carried and carry is not None:
+                router.loads_seen, router.loads_ours = carry.loads_seen, carry.loads_ours | {seen.xid}
+            else:
+                router.loads_seen, router.loads_ours = seen, frozenset({seen.xid})
         return router
 
     def loads_still_hold(self, now: dt.datetime, version: int | None, seen: Seen | None = None) -> bool:
