@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import orjson
@@ -103,6 +104,50 @@ def test_a_packed_trace_unpacks_to_the_trace_the_engine_made(leads, on_leave):
         explanations.validate(traces.unpack(orjson.loads(stored), DEFINITION))
         outcomes.add(decision.method)
     assert outcomes <= {"rule", "fallback", "pool"}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    leads=st.lists(st.tuples(facts_strategy, st.integers(0, 2)), min_size=1, max_size=40),
+    moments=st.lists(
+        st.datetimes(
+            min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2026, 12, 31), timezones=st.just(dt.UTC)
+        ),
+        min_size=3,
+        max_size=3,
+    ),
+    on_leave=st.sets(st.sampled_from([1, 2, 3])),
+    open_before=st.dictionaries(st.sampled_from(sorted(REPS)), st.integers(0, 5)),
+)
+def test_a_batch_stores_exactly_the_packed_trace_of_the_traced_path(leads, moments, on_leave, open_before):
+    """Given leads decided a batch at a time (many at one moment, so what `PackedDecisions` works
+    out once per combination of facts is reused while caps fill up and rotations turn), when one
+    state goes through `decide` and another through `PackedDecisions`, then every decision and
+    every stored trace is the same, byte for byte, and so are the states afterwards."""
+    far = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    leaves = {u: [(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), far)] for u in on_leave}
+    roster = Roster(reps=REPS, leaves=leaves)
+    traced, batched = MemoryState(open_leads=open_before, tz=TZ), MemoryState(open_leads=open_before, tz=TZ)
+    decisions = traces.PackedDecisions(
+        definition=DEFINITION, roster=roster, state=batched, tz=TZ, ruleset_ref=REF
+    )
+    for facts, moment in leads:
+        facts = dataclasses.replace(facts, at=moments[moment])
+        expected = decide(
+            facts=facts, definition=DEFINITION, roster=roster, state=traced, tz=TZ, ruleset_ref=REF
+        )
+        decision, stored = decisions.decide(facts)
+        assert (decision.winner_id, decision.rule_id, decision.strategy, decision.method) == (
+            expected.winner_id,
+            expected.rule_id,
+            expected.strategy,
+            expected.method,
+        )
+        assert stored == orjson.dumps(traces.pack(explanations.stamp("assignment", expected.trace))).decode()
+    assert batched.open_leads == traced.open_leads
+    assert batched.received == traced.received
+    assert batched.rotations == traced.rotations
+    assert batched.used_keys == traced.used_keys
 
 
 def test_every_rule_after_the_winner_is_read_from_the_version_not_stored():

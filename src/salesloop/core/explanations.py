@@ -62,6 +62,13 @@ def stamp(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"kind": kind, "version": entry.version, **body}
 
 
+def version_of(kind: str) -> int:
+    entry = _REGISTRY.get(kind)
+    if entry is None:
+        raise ExplanationError(f"unknown explanation kind {kind!r}")
+    return entry.version
+
+
 def validate(stored: dict[str, Any]) -> dict[str, Any]:
     kind = stored.get("kind")
     if not isinstance(kind, str):
