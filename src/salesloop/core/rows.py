@@ -65,13 +65,16 @@ class Question(NamedTuple):
     params: list[Any]
     lock: bool = False
     order_by: str = "id"
+    limit: int | None = None
 
 
 class SqlQuestion(NamedTuple):
-    """An `sql_rows` question (its values as the database gives them), to be asked with others."""
+    """An `sql_rows` question, to be asked with others: each value read as the field at its
+    position in `fields` reads it (`None`, or no `fields`: as the database gives it)."""
 
     sql: str
     params: list[Any]
+    fields: tuple[models.Field[Any, Any] | None, ...] = ()
 
 
 def model_rows_together(questions: list[Question | SqlQuestion]) -> list[list[Any]]:
@@ -84,9 +87,9 @@ def model_rows_together(questions: list[Question | SqlQuestion]) -> list[list[An
     db = _db()
     if db.vendor != "postgresql" or len(questions) < 2:
         return [
-            sql_rows(q.sql, q.params, [])
+            sql_rows(q.sql, q.params, list(q.fields))
             if isinstance(q, SqlQuestion)
-            else model_rows(q.model, q.where, q.params, lock=q.lock, order_by=q.order_by)
+            else model_rows(q.model, q.where, q.params, lock=q.lock, order_by=q.order_by, limit=q.limit)
             for q in questions
         ]
     with db.cursor() as cursor:
@@ -95,7 +98,9 @@ def model_rows_together(questions: list[Question | SqlQuestion]) -> list[list[An
             ";\n".join(
                 raw.mogrify(q.sql, q.params)
                 if isinstance(q, SqlQuestion)
-                else raw.mogrify(_select(q.model, q.where, db, order_by=q.order_by, lock=q.lock), q.params)
+                else raw.mogrify(
+                    _select(q.model, q.where, db, order_by=q.order_by, limit=q.limit, lock=q.lock), q.params
+                )
                 for q in questions
             )
         )
@@ -104,9 +109,10 @@ def model_rows_together(questions: list[Question | SqlQuestion]) -> list[list[An
             if number:
                 raw.nextset()
             rows = raw.fetchall()
-            answers.append(
-                rows if isinstance(question, SqlQuestion) else _instances(question.model, rows, db)
-            )
+            if isinstance(question, SqlQuestion):
+                answers.append(_converted(rows, _field_converters(question.fields, db), db))
+            else:
+                answers.append(_instances(question.model, rows, db))
     return answers
 
 

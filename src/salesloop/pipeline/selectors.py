@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from salesloop.core.rows import first_row
+from salesloop.core.rows import Question, model_rows_together
 from salesloop.crm.models import Lead
 from salesloop.pipeline.models import Pipeline, Stage, StageMove
 from salesloop.pipeline.requirements import ItemState, lead_facts, requirements_check
@@ -24,12 +24,23 @@ def pipeline_first_stage(pipeline: Pipeline | None) -> Stage | None:
 
     One query, written out (`core.rows`): every batch of new leads asks it, and the ORM — a raw
     queryset too — spends longer building it than the database spends answering it."""
+    return pipeline_first_stage_answered(
+        pipeline, model_rows_together([pipeline_first_stage_question(pipeline)])[0]
+    )
+
+
+def pipeline_first_stage_question(pipeline: Pipeline | None) -> Question:
+    """`pipeline_first_stage`'s question, for a caller that asks it with its own (a webhook batch)."""
     if pipeline is None:
         pipelines = connection.ops.quote_name(Pipeline._meta.db_table)
         where = f"pipeline_id IN (SELECT id FROM {pipelines} WHERE is_default = %s)"  # noqa: S608 -- our table
-        return first_row(Stage, where, [True], order_by="position")
-    first = first_row(Stage, "pipeline_id = %s", [pipeline.pk], order_by="position")
-    if first is not None:
+        return Question(Stage, where, [True], order_by="position", limit=1)
+    return Question(Stage, "pipeline_id = %s", [pipeline.pk], order_by="position", limit=1)
+
+
+def pipeline_first_stage_answered(pipeline: Pipeline | None, rows: list[Stage]) -> Stage | None:
+    first = rows[0] if rows else None
+    if first is not None and pipeline is not None:
         first.pipeline = pipeline
     return first
 

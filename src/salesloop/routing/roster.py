@@ -12,7 +12,7 @@ from django.db import connection
 from salesloop.accounts.models import Region, Team, User
 from salesloop.core import clock
 from salesloop.core.roles import Role
-from salesloop.core.rows import SqlQuestion, model_rows, sql_rows
+from salesloop.core.rows import Question, SqlQuestion, model_rows_together, sql_rows
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
 from salesloop.routing.models import Assignment, Leave, RoundRobinState
@@ -24,19 +24,44 @@ ROUTABLE_ROLES = (Role.REP, Role.MANAGER)
 def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
     """Every rep and manager (inactive ones too, so a trace can say why they were skipped), with
     their routing profile, and the leaves overlapping [leaves_from, leaves_to]. Two queries, read
-    as plain rows: routing a lead must not build a model instance per colleague."""
+    as plain rows (routing a lead must not build a model instance per colleague), asked together
+    (`core.rows.model_rows_together`: one round trip on PostgreSQL)."""
+    questions = roster_questions(leaves_from=leaves_from, leaves_to=leaves_to)
+    return roster_answered(model_rows_together(questions))
+
+
+def roster_questions(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> list[Question | SqlQuestion]:
+    """`roster_load`'s two questions, for a caller that asks them with its own (`roster_answered`
+    reads their answers)."""
     from salesloop.routing.models import RepProfile
 
     profile = {f.name: f for f in RepProfile._meta.concrete_fields}
     # Every routed batch reads the roster: written out (core.rows), as building the join with the
     # ORM took several times as long as running it.
-    rows = sql_rows(
+    users = SqlQuestion(
         _roster_sql(),
         [str(role) for role in ROUTABLE_ROLES],
-        [None] * 7
-        + [User._meta.get_field("is_active"), None]
-        + [profile[name] for name in ROSTER_PROFILE_FIELDS],
+        (
+            *[None] * 7,
+            User._meta.get_field("is_active"),
+            None,
+            *[profile[name] for name in ROSTER_PROFILE_FIELDS],
+        ),
     )
+    leaves = Question(
+        Leave,
+        "ends_at > %s AND starts_at <= %s",
+        [
+            connection.ops.adapt_datetimefield_value(leaves_from),
+            connection.ops.adapt_datetimefield_value(leaves_to),
+        ],
+    )
+    return [users, leaves]
+
+
+def roster_answered(answers: Sequence[list[Any]]) -> Roster:
+    """The roster from the answers to `roster_questions`, in their order."""
+    rows, found_leaves = answers
     reps: dict[int, Rep] = {}
     for (
         user_id,
@@ -73,14 +98,7 @@ def roster_load(*, leaves_from: dt.datetime, leaves_to: dt.datetime) -> Roster:
             work_end=work_end,
         )
     leaves: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
-    for leave in model_rows(
-        Leave,
-        "ends_at > %s AND starts_at <= %s",
-        [
-            connection.ops.adapt_datetimefield_value(leaves_from),
-            connection.ops.adapt_datetimefield_value(leaves_to),
-        ],
-    ):
+    for leave in found_leaves:
         leaves.setdefault(leave.user_id, []).append((leave.starts_at, leave.ends_at))
     return Roster(reps=reps, leaves=leaves)
 

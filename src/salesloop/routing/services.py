@@ -18,7 +18,7 @@ from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
 from salesloop.core.rows import (
     Question,
-    first_row,
+    SqlQuestion,
     instances_insert,
     model_rows_together,
     rows_update,
@@ -43,7 +43,9 @@ from salesloop.routing.roster import (
     lead_facts,
     lead_facts_unrouted,
     references_check,
+    roster_answered,
     roster_load,
+    roster_questions,
 )
 from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid, parse
 
@@ -200,14 +202,23 @@ def ruleset_update(*, actor: Any, ruleset: RuleSet, definition: Any) -> RuleSet:
 def ruleset_in_force(at: dt.datetime | None = None) -> RuleSet | None:
     """The published version with the latest effective time not after `at` (rolled-back and
     cancelled versions never count)."""
-    at = at or clock.now()
+    return _first(_in_force_question(at or clock.now()))
+
+
+def _in_force_question(at: dt.datetime) -> Question:
     # Every routed batch asks: written out (core.rows), as the ORM's query cost more than its answer.
-    return first_row(
+    return Question(
         RuleSet,
         "status = %s AND effective_at <= %s",
         [RuleSetStatus.PUBLISHED.value, connection.ops.adapt_datetimefield_value(at)],
         order_by="effective_at DESC, version DESC",
+        limit=1,
     )
+
+
+def _first(question: Question) -> Any:
+    found = model_rows_together([question])[0]
+    return found[0] if found else None
 
 
 def latest_replay(ruleset: RuleSet) -> RoutingReport | None:
@@ -390,12 +401,17 @@ def definition_of(ruleset: RuleSet) -> RuleSetDefinition:
 
 def ab_test_running(at: dt.datetime) -> RoutingReport | None:
     """The A/B test running at `at`, if any (asked by every routed batch: see ruleset_in_force)."""
+    return _first(_ab_question(at))
+
+
+def _ab_question(at: dt.datetime) -> Question:
     stamp = connection.ops.adapt_datetimefield_value(at)
-    return first_row(
+    return Question(
         RoutingReport,
         "kind = %s AND status = %s AND window_start <= %s AND window_end > %s AND stopped_at IS NULL",
         [ReportKind.AB.value, ReportStatus.RUNNING.value, stamp, stamp],
         order_by="id DESC",
+        limit=1,
     )
 
 
@@ -784,14 +800,26 @@ RoutingConfig = tuple[Any, Any, Any]
 
 
 def routing_config_read(now: dt.datetime) -> RoutingConfig:
-    """What routing a batch at `now` reads of its configuration, three or four statements. A
-    webhook batch reads it before it takes the intake's turn (intake/burst.py): the rules and the
-    roster change at human rates, the rotations and loads it then locks and counts do not."""
-    current = ruleset_in_force(now)
-    test = ab_test_running(now)
+    """What routing a batch at `now` reads of its configuration: the rule set in force, the A/B
+    test running and the roster, asked together (one round trip on PostgreSQL). A webhook batch
+    reads it before it takes the intake's turn (intake/burst.py), with its other reads
+    (`routing_config_questions`): the rules and the roster change at human rates, the rotations
+    and loads it then locks and counts do not."""
+    return routing_config_answered(model_rows_together(routing_config_questions(now)))
+
+
+def routing_config_questions(now: dt.datetime) -> list[Question | SqlQuestion]:
+    """`routing_config_read`'s questions, for a caller that asks them with its own; its answers, in
+    the same order, go to `routing_config_answered`."""
+    return [_in_force_question(now), _ab_question(now), *roster_questions(leaves_from=now, leaves_to=now)]
+
+
+def routing_config_answered(answers: list[list[Any]]) -> RoutingConfig:
+    current = answers[0][0] if answers[0] else None
+    test = answers[1][0] if answers[1] else None
     if current is None and test is None:
         return None, None, None
-    return current, test, roster_load(leaves_from=now, leaves_to=now)
+    return current, test, roster_answered(answers[2:])
 
 
 class BatchRouter:
