@@ -687,16 +687,30 @@ def decide(
     winner = roster.reps[winner_id] if winner_id is not None else None
     trace = {
         "ruleset": ruleset_ref,
-        "lead": {
-            "source": facts.source,
-            "province": facts.province,
-            "region": facts.region,
-            "industry": facts.industry,
-            "city": facts.city,
-            "fields": facts.fields,
-            "at": local.isoformat(),
-        },
+        "lead": trace_lead(facts, local),
         "rules": trace_rules,
+        **trace_end(chosen, winner, why),
+    }
+    return Decision(winner_id=winner_id, rule_id=chosen[0], strategy=chosen[1], method=chosen[2], trace=trace)
+
+
+def trace_lead(facts: LeadFacts, local: dt.datetime) -> dict[str, Any]:
+    """The lead's part of a trace: its facts, the moment in the organisation's zone."""
+    return {
+        "source": facts.source,
+        "province": facts.province,
+        "region": facts.region,
+        "industry": facts.industry,
+        "city": facts.city,
+        "fields": facts.fields,
+        "at": local.isoformat(),
+    }
+
+
+def trace_end(chosen: tuple[str, str, str], winner: Rep | None, why: dict[str, Any] | None) -> dict[str, Any]:
+    """A trace's last keys: the rule that decided (rule id, strategy, method), and the winner with
+    why they won."""
+    return {
         "rule_id": chosen[0],
         "strategy": chosen[1],
         "method": chosen[2],
@@ -706,4 +720,3 @@ def decide(
             else None
         ),
     }
-    return Decision(winner_id=winner_id, rule_id=chosen[0], strategy=chosen[1], method=chosen[2], trace=trace)

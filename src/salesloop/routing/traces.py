@@ -218,14 +218,7 @@ class PackedDecisions:
             **self._head,
             "lead": lead,
             "rules": rules,
-            "rule_id": chosen[0],
-            "strategy": chosen[1],
-            "method": chosen[2],
-            "winner": (
-                {"user_id": winner.id, "username": winner.username, "name": winner.name, "why": why}
-                if winner is not None
-                else None
-            ),
+            **engine.trace_end(chosen, winner, why),
             "packed": PACKED,
         }
         decision = engine.Decision(
@@ -238,15 +231,7 @@ class PackedDecisions:
         in order with whether it matches, the conditions shown and the candidates' fixed checks."""
         local = engine._local(facts.at, self._tz)
         away = self._roster.away(facts.at)
-        lead = {
-            "source": facts.source,
-            "province": facts.province,
-            "region": facts.region,
-            "industry": facts.industry,
-            "city": facts.city,
-            "fields": facts.fields,
-            "at": local.isoformat(),
-        }
+        lead = engine.trace_lead(facts, local)
         steps: list[_Met] = []
         for rule_id, _name, _priority, routing, when, strategy in engine._ordered(self._definition):
             if when is None:
