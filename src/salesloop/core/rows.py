@@ -67,6 +67,10 @@ class Question(NamedTuple):
     order_by: str = "id"
     limit: int | None = None
 
+    def first(self) -> Any:
+        """The question's first row asked alone (`first_row`)."""
+        return first_row(self.model, self.where, self.params, order_by=self.order_by, lock=self.lock)
+
 
 class SqlQuestion(NamedTuple):
     """An `sql_rows` question, to be asked with others: each value read as the field at its

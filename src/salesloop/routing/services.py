@@ -202,7 +202,7 @@ def ruleset_update(*, actor: Any, ruleset: RuleSet, definition: Any) -> RuleSet:
 def ruleset_in_force(at: dt.datetime | None = None) -> RuleSet | None:
     """The published version with the latest effective time not after `at` (rolled-back and
     cancelled versions never count)."""
-    return _first(_in_force_question(at or clock.now()))
+    return _in_force_question(at or clock.now()).first()
 
 
 def _in_force_question(at: dt.datetime) -> Question:
@@ -214,11 +214,6 @@ def _in_force_question(at: dt.datetime) -> Question:
         order_by="effective_at DESC, version DESC",
         limit=1,
     )
-
-
-def _first(question: Question) -> Any:
-    found = model_rows_together([question])[0]
-    return found[0] if found else None
 
 
 def latest_replay(ruleset: RuleSet) -> RoutingReport | None:
@@ -401,7 +396,7 @@ def definition_of(ruleset: RuleSet) -> RuleSetDefinition:
 
 def ab_test_running(at: dt.datetime) -> RoutingReport | None:
     """The A/B test running at `at`, if any (asked by every routed batch: see ruleset_in_force)."""
-    return _first(_ab_question(at))
+    return _ab_question(at).first()
 
 
 def _ab_question(at: dt.datetime) -> Question:
