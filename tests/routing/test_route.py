@@ -68,6 +68,10 @@ class TestRules:
         assert lead.owner_id is None
 
     def test_time_and_weekday_conditions_are_read_in_the_organisations_time_zone(self, org):
+        # Monday 2026-11-30 08:30 UTC is 16:30 in Shanghai: office hours. The clock is set before the
+        # rule set is published, so it is in force then whatever the real date (it was published
+        # at the real time, a minute back, and stopped being in force at 08:30 once that had passed).
+        clock.set_now(dt.datetime(2026, 11, 30, 8, 30, tzinfo=dt.UTC))
         in_force(
             org.admin,
             definition(
@@ -80,8 +84,6 @@ class TestRules:
                 fallback={"pool": {"users": ["bob"]}, "strategy": "round_robin"},
             ),
         )
-        # Monday 2026-11-30 08:30 UTC is 16:30 in Shanghai: office hours
-        clock.set_now(dt.datetime(2026, 11, 30, 8, 30, tzinfo=dt.UTC))
         assert route(lead_make()).assignee_id == org.alice.pk
         # 11:00 UTC is 19:00 in Shanghai: after hours
         clock.set_now(dt.datetime(2026, 11, 30, 11, 0, tzinfo=dt.UTC))
