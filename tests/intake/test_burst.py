@@ -558,6 +558,39 @@ def test_on_postgresql_a_batchs_turn_waits_for_the_server_five_times(org):
     assert all(lead.owner_id for lead in Lead.objects.filter(source="api"))
 
 
+@pytest.mark.django_db
+def test_on_postgresql_a_batchs_new_leads_are_written_once_with_their_owners(org):
+    """Their ids drawn ahead, a batch's new leads are inserted after routing, with the owners it gave
+    them: no lead is inserted ownerless and then updated (a second version of its row and of its
+    entries in every index that names the owner). What is stored is what the update stored — owner,
+    when assigned, when updated — and the indicator rows, which read the leads, carry the owners."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from salesloop.insights.models.indicators import IndicatorLead
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no ids drawn ahead: its leads are inserted for their ids, then routed")
+    in_force(org.admin, definition(rule("east", 1, regions=["east"])))
+    source = source_create(actor=None, kind="api", name="once", secret="x" * 20)
+    items = [_item(f"n{n}", f"139160003{n:02d}") for n in range(4)]  # 上海 mobiles: region east
+    with CaptureQueriesContext(connection) as captured:
+        outcomes = deliveries_receive(_deliveries(source, items))
+    assert [o.status for o in outcomes] == ["created"] * 4
+    written = "\n".join(q["sql"] for q in captured.captured_queries)
+    assert written.count('INSERT INTO "crm_lead"') == 1
+    assert not re.search(r'UPDATE "crm_lead"', written)
+    leads = list(Lead.objects.filter(pk__in=[o.lead_id for o in outcomes]))
+    assert len(leads) == 4
+    for lead in leads:
+        assignment = Assignment.objects.get(lead=lead)
+        assert lead.owner_id == assignment.assignee_id and lead.owner_id in {org.alice.pk, org.bob.pk}
+        assert lead.assigned_at == assignment.created_at == lead.updated_at
+        assert lead.assigned_at >= lead.created_at
+        assert IndicatorLead.objects.get(lead_id=lead.pk).owner_id == lead.owner_id
+    assert {lead.owner_id for lead in leads} == {org.alice.pk, org.bob.pk}  # the rotation turned
+
+
 # both databases; 50 before routing took its facts from the leads as built and new leads skipped
 # taking their (absent) indicator rows out first, 42 before owners were set in one statement
 # and the notices of winners and of touched owners inserted together, 40 before new leads' indicator

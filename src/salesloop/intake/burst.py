@@ -284,15 +284,29 @@ def _route_and_announce(
     (`crm.signals.leads_arrived`, from the leads as built: their stages are loaded) — once, under
     the owners routing gave them. Made before routing, under nobody, routing's `leads_reassigned`
     replayed every new lead's moves from nobody to its owner: ~15% of a burst's time (profiled).
-    Each winner's notice is added to `notices`."""
+    Each winner's notice is added to `notices`.
+
+    Leads whose ids were drawn ahead (PostgreSQL, `core.rows.ids_assign`) are not inserted yet:
+    routing sets their owners on them and they are inserted here, once, with their owners, before
+    the indicator rows that read them — rather than inserted ownerless and updated, which wrote
+    every lead row, and its entries in each index that names the owner, twice."""
     from salesloop.routing.services import leads_route_new
 
+    unsaved = leads[0]._state.adding
     winners = leads_route_new(
-        leads=leads, region_codes=region_codes, tell_each=True, notices=notices, config=config
+        leads=leads,
+        region_codes=region_codes,
+        tell_each=True,
+        notices=notices,
+        config=config,
+        unsaved=unsaved,
     )
-    owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
-    for lead in leads:
-        lead.owner_id = owner_of.get(lead.pk, lead.owner_id)
+    if unsaved:
+        instances_insert(leads)
+    else:
+        owner_of = {lead_id: owner_id for owner_id, ids in winners.items() for lead_id in ids}
+        for lead in leads:
+            lead.owner_id = owner_of.get(lead.pk, lead.owner_id)
     signals.leads_arrived.send(sender=Lead, lead_ids=[lead.pk for lead in leads], leads=leads)
 
 
@@ -462,7 +476,11 @@ def _decide_and_write(
     # (each insert takes the ids of the objects saved just before: a contact its new customer's …)
     instances_insert(new_customers)
     instances_insert(new_contacts)
-    instances_insert(leads)
+    if leads and leads[0].pk is None:  # no ids drawn ahead (SQLite): routing needs the rows' ids
+        instances_insert(leads)
+    else:  # inserted once routed, with their owners (`_route_and_announce`); meanwhile they name
+        for lead in leads:  # their new customers and contacts by the ids drawn (the audit does)
+            lead.customer, lead.contact = lead.customer, lead.contact
     _first_moves_insert(leads)  # type: ignore[arg-type]
     for item in items:
         item.event.lead = item.lead

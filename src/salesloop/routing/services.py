@@ -1088,11 +1088,23 @@ def _routed_save(
     tell_each: bool,
     unannounced: bool,
     notices: list[Notification] | None = None,
+    unsaved: dict[int, Lead] | None = None,
 ) -> dict[int, list[int]]:
     router.save()
-    _owners_set(router.winners, router.now, signal=not unannounced)
+    if unsaved is None:
+        _owners_set(router.winners, router.now, signal=not unannounced)
+    else:
+        _owners_given(unsaved, router.winners, router.now)
     router.notify(titles=titles if tell_each else None, notices=notices)
     return router.winners
+
+
+def _owners_given(leads: dict[int, Lead], winners: dict[int, list[int]], at: dt.datetime) -> None:
+    """What `_owners_set` writes, set on leads not inserted yet, for their insert to carry."""
+    for owner_id, ids in winners.items():
+        for lead_id in ids:
+            lead = leads[lead_id]
+            lead.owner_id, lead.assigned_at, lead.updated_at = owner_id, at, at
 
 
 @transaction.atomic(savepoint=False)  # inside a webhook batch: no savepoint, two round trips in its turn
@@ -1103,6 +1115,7 @@ def leads_route_new(
     tell_each: bool = False,
     notices: list[Notification] | None = None,
     config: RoutingConfig | None = None,
+    unsaved: bool = False,
 ) -> dict[int, list[int]]:
     """`leads_route_bulk_owners` (unannounced) for leads the caller's transaction has just written,
     as built (a burst of webhooks): open, unowned, unmerged and unrouted by construction, so their
@@ -1110,7 +1123,10 @@ def leads_route_new(
     region ids to codes — instead of back from the database (`lead_facts_unrouted`, the same
     facts: tests/intake/test_burst.py compares them). With `tell_each`, the winners' notices go
     to `notices` if given (the caller inserts them with its own), else are inserted. `config`:
-    see `BatchRouter.begin`."""
+    see `BatchRouter.begin`. `unsaved`: the leads have their ids (`core.rows.ids_assign`) but are
+    not inserted yet — their owners are set on them, for the caller to insert them with, instead
+    of updated in the database (on PostgreSQL, an update writes a new version of each lead row
+    and of its entries in every index that names the owner)."""
     if not leads:
         return {}
     now = clock.now()
@@ -1121,7 +1137,14 @@ def leads_route_new(
     for lead in leads:
         router.decide(lead.pk, new_lead_facts(lead, region_codes, now))
         titles[lead.pk] = lead.title
-    return _routed_save(router, titles, tell_each=tell_each, unannounced=True, notices=notices)
+    return _routed_save(
+        router,
+        titles,
+        tell_each=tell_each,
+        unannounced=True,
+        notices=notices,
+        unsaved={lead.pk: lead for lead in leads} if unsaved else None,
+    )
 
 
 def new_lead_facts(lead: Lead, region_codes: dict[int, str], at: dt.datetime) -> engine.LeadFacts:
