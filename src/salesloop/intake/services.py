@@ -20,9 +20,10 @@ from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
 from salesloop.core.rows import first_row, not_blank, sql_rows
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
-from salesloop.crm.phones import PhoneError, phone_parse
+from salesloop.crm.phones import PhoneError
 from salesloop.crm.services import lead_arrive
 from salesloop.intake.channels import Arrival, MappingError, arrival_read, mapping_validate
+from salesloop.intake.imports.phone_fast import phone_normalise
 from salesloop.intake.models import EventStatus, InboundEvent, MergeSuggestion, Source, SourceKind
 from salesloop.notify.services import notification_send
 from salesloop.routing.services import lead_route
@@ -322,7 +323,7 @@ def _person(source: Source, arrival: Arrival) -> Person:
     derived_province = derived_city = None
     if arrival.phone:
         try:
-            info = phone_parse(arrival.phone)
+            info = phone_normalise(arrival.phone)  # `phone_parse`'s answer, a mobile ~50× sooner
         except PhoneError as exc:
             raise ProcessingError(f"phone (from '{phone_path}'): {exc}") from exc
         phone, kind = info.e164, info.kind
