@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from django.db import connections
@@ -526,13 +527,17 @@ def test_a_batch_takes_a_fixed_number_of_statements_whatever_its_size(org):
 
 
 @pytest.mark.django_db
-def test_on_postgresql_a_batchs_turn_waits_for_the_server_five_times(org):
+def test_on_postgresql_a_batchs_turn_waits_for_the_server_three_times(org):
     """While a batch holds the intake's turn every other batch waits, so each round trip in it
-    counts: the lock; the stored events, known people, their leads and companies; the ids of
-    everything new; the rotations locked and the reps' loads; then every write at once (and the
-    commit). No insert waits for its ids (RETURNING) and routing takes no savepoint."""
+    counts: the lock; then everything the batch reads — the stored events, known people, their
+    leads, the companies and their leads (look-alikes), ids for everything that may be new, the
+    rotations locked and the reps' loads; then every write at once (and the commit). No insert
+    waits for its ids (RETURNING), routing takes no savepoint, and a look-alike found at a known
+    company costs no round trip of its own."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+
+    from salesloop.intake.models import MergeSuggestion
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite takes one statement per call; its turn is the transaction (core/sqlite)")
@@ -540,22 +545,32 @@ def test_on_postgresql_a_batchs_turn_waits_for_the_server_five_times(org):
     source = source_create(actor=None, kind="api", name="five", secret="x" * 20)
     deliveries_receive(_deliveries(source, [_item("first", "13916000001")]))  # makes the rotations' rows
     known = _lead_of(org.alice, "+8613916000100")
+    company = "杭州星河新能源科技有限公司"
+    customer = Customer.objects.create(name=company, name_key=company_key(company))
+    alike = lead_make(customer=customer, contact=contact_make(customer=customer, name="王建国"))
     items = [_item(f"n{n}", f"139160002{n:02d}") for n in range(3)] + [_item("t", known.contact.phone)]
+    items.append(_item("w", "13916000299", company, name="王建华"))
     with CaptureQueriesContext(connection) as captured:
         outcomes = deliveries_receive(_deliveries(source, items))
-    assert Counter(o.status for o in outcomes) == Counter({"created": 3, "touch": 1})
+    assert Counter(o.status for o in outcomes) == Counter({"created": 4, "touch": 1})
     sqls = [q["sql"] for q in captured.captured_queries]
     turn = next(i for i, sql in enumerate(sqls) if "pg_advisory_xact_lock" in sql)
     held = [sql for sql in sqls[turn:] if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert len(held) == 5, "\n".join(sql[:100] for sql in held)
-    assert "nextval" in held[2] and "routing_roundrobinstate" in held[3] and "GROUP BY owner_id" in held[3]
+    assert len(held) == 3, "\n".join(sql[:100] for sql in held)
+    read = held[1]
+    assert all(part in read for part in ("nextval", "routing_roundrobinstate", "GROUP BY owner_id", "name_key"))
     assert not [sql for sql in held if "RETURNING" in sql]
     assert [sql for sql in sqls if sql.startswith("SAVEPOINT")] == [sqls[turn - 1]]  # the test's own
-    # and what was held back was written: the new people, their leads and every event
+    # and what was held back was written: the new people, their leads, every event, the look-alike
     for outcome in outcomes:
         assert InboundEvent.objects.get(pk=outcome.event_id).lead_id == outcome.lead_id
-    assert Lead.objects.filter(pk__in=[o.lead_id for o in outcomes if o.status == "created"]).count() == 3
+    created = [o.lead_id for o in outcomes if o.status == "created"]
+    assert Lead.objects.filter(pk__in=created).count() == 4
     assert all(lead.owner_id for lead in Lead.objects.filter(source="api"))
+    suggestion = MergeSuggestion.objects.get()
+    assert (suggestion.lead_id, suggestion.candidate_id) == (outcomes[-1].lead_id, alike.pk)
+    assert suggestion.explanation["name"] == "王建华" and suggestion.explanation["other_name"] == "王建国"
+    assert suggestion.score == Decimal("0.833")  # 0.5 + (王建华 ~ 王建国: 4/6) / 2
 
 
 @pytest.mark.django_db

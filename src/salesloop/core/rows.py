@@ -335,34 +335,69 @@ def instances_insert(instances: list[Any]) -> None:
             instance._state.db = db.alias
 
 
-def ids_assign(groups: list[list[Any]]) -> None:
+def ids_assign(groups: list[list[Any]], drawn: IdsDrawn | None = None) -> None:
     """On PostgreSQL inside `writes_together`: each group's unsaved instances (one model per group)
     are given ids from their table's sequence, every group's in one round trip, so that
     `instances_insert` then holds their inserts back with the other writes instead of waiting for
     each insert's ids (RETURNING). A webhook batch's customers, contacts, leads and events were four
     round trips in the intake's turn; the ids were all they were waited for. Nothing inside the
     block may then read the rows back: they are written when it ends. Elsewhere (SQLite, or
-    outside the block) nothing is done, and `instances_insert` asks the database for the ids."""
+    outside the block) nothing is done, and `instances_insert` asks the database for the ids.
+    `drawn`: ids the caller drew ahead with its own reads (`ids_question`), given out first; only
+    what they lack is drawn here."""
     db = _db()
     groups = [group for group in groups if group]
     if db.vendor != "postgresql" or not writes_waiting(db) or not groups:
         return
-    parts, params = [], []
-    for number, group in enumerate(groups):
+    for group in groups:
         if any(instance.pk is not None for instance in group):
             raise ValueError(f"{type(group[0])._meta.label}: ids are given to unsaved instances only")
-        parts.append(
-            f"SELECT {number}, nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"  # noqa: S608 -- a number; values bound
-        )
-        params += [type(group[0])._meta.db_table, len(group)]
-    drawn: list[list[int]] = [[] for _ in groups]
-    with db.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        for number, new_id in cursor.fetchall():
-            drawn[number].append(new_id)
-    for group, ids in zip(groups, drawn, strict=True):
-        for instance, new_id in zip(group, sorted(ids), strict=True):
+    pools = drawn if drawn is not None else IdsDrawn()
+    short = [(type(group[0]), len(group) - pools.left(type(group[0]))) for group in groups]
+    question = ids_question([(model, n) for model, n in short if n > 0])
+    if question is not None:  # (none drawn ahead, or too few)
+        pools.add(sql_rows(question.sql, question.params, []))
+    for group in groups:
+        for instance, new_id in zip(group, pools.take(type(group[0]), len(group)), strict=True):
             instance.pk = new_id
+
+
+class IdsDrawn:
+    """Ids drawn from tables' sequences (`ids_question`'s answer), by model, for `ids_assign` to
+    give out in ascending order. Ids drawn and never given out are gaps in the sequence, as a
+    rolled-back insert leaves."""
+
+    def __init__(self, rows: list[Any] | None = None) -> None:
+        self._ids: dict[str, list[int]] = {}
+        self.add(rows or [])
+
+    def add(self, rows: list[Any]) -> None:
+        for table, new_id in rows:
+            self._ids.setdefault(table, []).append(new_id)
+        for ids in self._ids.values():
+            ids.sort()
+
+    def left(self, model: type[models.Model]) -> int:
+        return len(self._ids.get(model._meta.db_table, []))
+
+    def take(self, model: type[models.Model], count: int) -> list[int]:
+        ids = self._ids.get(model._meta.db_table, [])
+        taken, self._ids[model._meta.db_table] = ids[:count], ids[count:]
+        return taken
+
+
+def ids_question(wanted: list[tuple[type[models.Model], int]]) -> SqlQuestion | None:
+    """`count` new ids from each model's table's sequence, as rows (table, id): one statement,
+    to be asked alone (`ids_assign`) or with a caller's other reads (`model_rows_together`), whose
+    answer `IdsDrawn` holds. None where ids are not drawn ahead (SQLite: inserts take theirs)."""
+    wanted = [(model, count) for model, count in wanted if count > 0]
+    if not wanted or _db().vendor != "postgresql":
+        return None
+    parts, params = [], []
+    for model, count in wanted:
+        parts.append("SELECT %s, nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)")
+        params += [model._meta.db_table, model._meta.db_table, count]
+    return SqlQuestion(" UNION ALL ".join(parts), params)
 
 
 INSERT_PARAMETERS = 30_000  # bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535

@@ -43,9 +43,11 @@ from salesloop.core import clock
 from salesloop.core.audit import snapshot
 from salesloop.core.models import AuditEntry
 from salesloop.core.rows import (
+    IdsDrawn,
     Question,
     SqlQuestion,
     ids_assign,
+    ids_question,
     instances_insert,
     model_rows_together,
     not_blank,
@@ -72,6 +74,7 @@ from salesloop.intake.services import (
     _validation_reason,
     event_receive,
     intake_turn_take,
+    merge_candidates_question,
     merge_candidates_suggest,
     outcome_of,
 )
@@ -214,7 +217,7 @@ def _ahead(deliveries: list[Delivery]) -> _Ahead:
 def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead) -> list[Outcome]:
     now = clock.now()
     outcomes: list[Outcome | None] = [None] * len(deliveries)
-    known = _known(deliveries, readings)
+    known = _known(deliveries, readings, ahead.routing, now)
     stored = known.stored
     first_of: dict[tuple[int, str], int] = {}  # (source, channel id) → index of its first delivery
     repeats: list[tuple[int, int]] = []  # (index, index of the delivery it repeats)
@@ -256,7 +259,9 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
         if new:
             # Last before the touches' notices (which name the new leads' owners): routing locks
             # the rules' rotations until commit, and a one-at-a-time arrival waits for them.
-            _route_and_announce([item.lead for item in new], provinces.region_codes, notices, ahead.routing)  # type: ignore[misc]
+            _route_and_announce(
+                [item.lead for item in new], provinces.region_codes, notices, ahead.routing, known
+            )  # type: ignore[misc]
         notices += _touch_notices([item for item in readable if not item.is_new and item.lead is not None])
         _notices_append(notices)
 
@@ -278,7 +283,11 @@ def _receive(deliveries: list[Delivery], readings: list[_Reading], ahead: _Ahead
 
 
 def _route_and_announce(
-    leads: list[Lead], region_codes: dict[int, str], notices: list[Notification], config: RoutingConfig
+    leads: list[Lead],
+    region_codes: dict[int, str],
+    notices: list[Notification],
+    config: RoutingConfig,
+    known: _Known,
 ) -> None:
     """Route the batch's new leads, then make their C5 funnel rollups and C9 indicator rows
     (`crm.signals.leads_arrived`, from the leads as built: their stages are loaded) — once, under
@@ -300,6 +309,8 @@ def _route_and_announce(
         notices=notices,
         config=config,
         unsaved=unsaved,
+        now=known.now,
+        answered=known.routing,
     )
     if unsaved:
         instances_insert(leads)
@@ -322,13 +333,21 @@ class _Known:
     contacts: dict[tuple[str, str], Contact]
     customers: dict[str, Customer]
     leads: list[Lead]  # the leads of everyone matching a key, oldest first (see `_open_leads`)
+    now: dt.datetime
+    look_alikes: list[Any] | None = None  # the companies' leads (`merge_candidates_question`)
+    ids: IdsDrawn | None = None  # ids for the batch's new rows (PostgreSQL)
+    routing: list[list[Any]] | None = None  # the answers to `BatchRouter.questions`
 
 
 CONTACT_KEY_COLUMNS = {"phone": "phone", "wecom": "wecom_external_id", "email": "email"}
 
 
-def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
-    questions: list[Question] = []
+def _known(
+    deliveries: list[Delivery], readings: list[_Reading], routing: RoutingConfig, now: dt.datetime
+) -> _Known:
+    from salesloop.routing.services import BatchRouter
+
+    questions: list[Question | SqlQuestion] = []
     asked: list[tuple[str, str]] = []  # what each asks: ("event" | "contact" | "lead" | "customer", kind)
     ids_by_source: dict[int, set[str]] = {}
     for d in deliveries:
@@ -374,8 +393,38 @@ def _known(deliveries: list[Delivery], readings: list[_Reading]) -> _Known:
         where = f"name_key IN ({', '.join(['%s'] * len(companies))})"
         questions.append(Question(Customer, where, sorted(companies)))
         asked.append(("customer", ""))
-    known = _Known(stored={}, contacts={}, customers={}, leads=[])
+        # their leads, for look-alikes of a new lead at a company we know (C1.5)
+        questions.append(merge_candidates_question(sorted(companies)))
+        asked.append(("look_alikes", ""))
+    people_read = sum(1 for reading in readings if reading.person is not None)
+    if people_read:
+        # Any of them may be new: ids for as many new customers, contacts and leads (those not
+        # given out are gaps in the sequences); the rules' rotations locked and the reps' loads.
+        drawn = ids_question(
+            [
+                (Customer, people_read),
+                (Contact, people_read),
+                (Lead, people_read),
+                (InboundEvent, len(deliveries)),
+            ]
+        )
+        if drawn is not None:
+            questions.append(drawn)
+            asked.append(("ids", ""))
+        routing_questions = BatchRouter.questions(now, routing)
+        questions += routing_questions
+        asked += [("routing", "")] * len(routing_questions)
+    known = _Known(stored={}, contacts={}, customers={}, leads=[], now=now)
     for (what, kind), rows in zip(asked, model_rows_together(questions), strict=True):
+        if what == "look_alikes":
+            known.look_alikes = rows
+            continue
+        if what == "ids":
+            known.ids = IdsDrawn(rows)
+            continue
+        if what == "routing":
+            known.routing = [*(known.routing or []), rows]
+            continue
         for row in rows:
             if what == "event":
                 known.stored[(row.source_id, row.external_id)] = row
@@ -472,7 +521,9 @@ def _decide_and_write(
     new_customers = [item.lead.customer for item in new if "customer" in item.created]  # type: ignore[union-attr]
     new_contacts = [item.lead.contact for item in new if "contact" in item.created]  # type: ignore[union-attr]
     leads = [item.lead for item in new]
-    ids_assign([new_customers, new_contacts, leads, [event for event in events if event.pk is None]])
+    ids_assign(
+        [new_customers, new_contacts, leads, [event for event in events if event.pk is None]], known_to_us.ids
+    )
     # (each insert takes the ids of the objects saved just before: a contact its new customer's …)
     instances_insert(new_customers)
     instances_insert(new_contacts)
@@ -485,7 +536,11 @@ def _decide_and_write(
     for item in items:
         item.event.lead = item.lead
     # a company we knew may hold a look-alike lead (C1.5), among others of this batch
-    merge_candidates_suggest([item.lead for item in new if item.customer_existed], arrived=leads)  # type: ignore[misc,arg-type]
+    merge_candidates_suggest(
+        [item.lead for item in new if item.customer_existed],  # type: ignore[misc]
+        arrived=leads,  # type: ignore[arg-type]
+        read=known_to_us.look_alikes,
+    )
 
 
 def _identity_keys(person: Person, arrival: Any) -> list[tuple[str, str]]:

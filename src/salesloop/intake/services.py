@@ -7,6 +7,7 @@ import difflib
 import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +19,7 @@ from salesloop.accounts.models import Province, User
 from salesloop.core import clock, explanations
 from salesloop.core.audit import audit_record, snapshot
 from salesloop.core.roles import Role, is_admin
-from salesloop.core.rows import first_row, not_blank, sql_rows
+from salesloop.core.rows import SqlQuestion, first_row, not_blank, sql_rows
 from salesloop.crm.models import Contact, Customer, Lead, LeadStatus, company_key
 from salesloop.crm.phones import PhoneError
 from salesloop.crm.services import lead_arrive
@@ -505,14 +506,27 @@ def merge_candidates_sql(keys: int) -> str:
     )
 
 
-def merge_candidates_suggest(leads: list[Lead], arrived: list[Lead] | None = None) -> None:
+def merge_candidates_question(keys: list[str]) -> SqlQuestion:
+    """`merge_candidates_sql` for companies with these name keys, to be asked with other reads."""
+    return SqlQuestion(merge_candidates_sql(len(keys)), sorted(keys), (None,) * 5)
+
+
+def merge_candidates_suggest(
+    leads: list[Lead], arrived: list[Lead] | None = None, read: list[Any] | None = None
+) -> None:
     """Fuzzy identity (SPEC C1.4): another open lead of the same company whose contact's name is
     similar is suggested for merge, with the reason — never merged automatically.
 
     For leads that have just arrived (their `contact` and `customer` loaded; a burst's several at
     once, with one read): each is compared with the company's newest open leads that arrived before
     it, as if they had arrived one at a time. `arrived`: leads of the same transaction whose rows
-    may not be written yet (a webhook batch's, `core.rows.ids_assign`), known from memory."""
+    may not be written yet (a webhook batch's, `core.rows.ids_assign`), known from memory. `read`:
+    the answer to `merge_candidates_question` for (at least) these leads' companies, if the caller
+    asked it with its own reads (in this transaction); else it is asked here. The suggestions are
+    appended as rows (`rows_append`: held back with a webhook batch's other writes): a new lead has
+    none yet, so none can be there already."""
+    from salesloop.intake.imports.bulk import moment, rows_append
+
     wanted = [
         lead
         for lead in leads
@@ -521,7 +535,10 @@ def merge_candidates_suggest(leads: list[Lead], arrived: list[Lead] | None = Non
     if not wanted:
         return
     keys = sorted({lead.customer.name_key for lead in wanted})  # type: ignore[union-attr]
-    rows = sql_rows(merge_candidates_sql(len(keys)), keys, [None] * 5)
+    if read is None:
+        question = merge_candidates_question(keys)
+        read = sql_rows(question.sql, question.params, list(question.fields))
+    rows = list(read)
     if arrived:
         read, asked = {row[0] for row in rows}, set(keys)
         rows += [
@@ -540,6 +557,7 @@ def merge_candidates_suggest(leads: list[Lead], arrived: list[Lead] | None = Non
         if status == LeadStatus.OPEN and merged_into_id is None:
             open_by_key.setdefault(key, []).append((lead_id, name or ""))
     suggestions = []
+    at = moment(clock.now())
     for lead in wanted:
         customer, name = lead.customer, lead.contact.name if lead.contact else ""  # type: ignore[union-attr]
         earlier = [other for other in open_by_key.get(customer.name_key, []) if other[0] < lead.pk]  # type: ignore[union-attr]
@@ -548,22 +566,23 @@ def merge_candidates_suggest(leads: list[Lead], arrived: list[Lead] | None = Non
             same_surname = bool(name and other_name and name[0] == other_name[0])
             if similarity < 0.5 and not (same_surname and len(name) <= 3):
                 continue
-            suggestions.append(
-                MergeSuggestion(
-                    lead=lead,
-                    candidate_id=other_id,
-                    score=round(0.5 + similarity / 2, 3),
-                    explanation=explanations.build(
-                        "merge_suggestion",
-                        company_key=customer.name_key,  # type: ignore[union-attr]
-                        name=name,
-                        other_name=other_name,
-                        name_similarity=round(similarity, 3),
-                        same_surname=same_surname,
-                    ),
-                )
+            explanation = explanations.build(
+                "merge_suggestion",
+                company_key=customer.name_key,  # type: ignore[union-attr]
+                name=name,
+                other_name=other_name,
+                name_similarity=round(similarity, 3),
+                same_surname=same_surname,
             )
-    MergeSuggestion.objects.bulk_create(suggestions, ignore_conflicts=True)
+            score = Decimal(str(round(0.5 + similarity / 2, 3)))
+            suggestions.append(
+                (lead.pk, other_id, score, json.dumps(explanation, ensure_ascii=False), OPEN_SUGGESTION, at)
+            )
+    rows_append(MergeSuggestion, SUGGESTION_COLUMNS, suggestions)
+
+
+SUGGESTION_COLUMNS = ("lead_id", "candidate_id", "score", "explanation", "status", "created_at")
+OPEN_SUGGESTION = MergeSuggestion.Status.OPEN.value
 
 
 @transaction.atomic

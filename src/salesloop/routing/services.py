@@ -794,6 +794,21 @@ class Seen:
 RoutingConfig = tuple[Any, Any, Any]
 
 
+def _rotation_keys(current: RuleSet | None, test: Any) -> list[str]:
+    """The rotation rows a batch under these versions may turn: each rule's and the fallback's."""
+    rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
+    return sorted(
+        {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
+        | {engine.rotation_key("fallback")}
+    )
+
+
+def _rotations_question(keys: list[str]) -> Question:
+    from salesloop.routing.models import RoundRobinState
+
+    return Question(RoundRobinState, f"key IN ({', '.join(['%s'] * len(keys))})", keys, True, "key")
+
+
 def routing_config_read(now: dt.datetime) -> RoutingConfig:
     """What routing a batch at `now` reads of its configuration: the rule set in force, the A/B
     test running and the roster, asked together (one round trip on PostgreSQL). A webhook batch
@@ -903,12 +918,14 @@ class BatchRouter:
         carry: BatchRouter | None = None,
         config: RoutingConfig | None = None,
         tracked: bool = False,
+        answered: list[list[Any]] | None = None,
     ) -> BatchRouter | None:
         """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here.
         `tracked` (a run of batches that carry their loads over, one after another: an import): on
         PostgreSQL the batch also reads which transactions it sees as done (`Seen`, one statement),
         so a later batch carries the loads over for as long as no other transaction has written,
-        not only for LOAD_REFRESH_SECONDS."""
+        not only for LOAD_REFRESH_SECONDS. `answered`: the answers to `questions(now, config)`,
+        asked by the caller with its own (in the same transaction, just before), instead of here."""
         from salesloop.routing.models import RoundRobinState
         from salesloop.routing.roster import loads_counted, loads_question
         from salesloop.routing.state import MemoryState
@@ -916,20 +933,20 @@ class BatchRouter:
         current, test, roster = config if config is not None else routing_config_read(now)
         if current is None and test is None:
             return None
-        rulesets = [r for r in (current, test.ruleset if test is not None else None) if r is not None]
-        keys = sorted(
-            {engine.rotation_key(rule.id) for r in rulesets for rule in definition_of(r).rules}
-            | {engine.rotation_key("fallback")}
-        )
-
-        rotations = Question(RoundRobinState, f"key IN ({', '.join(['%s'] * len(keys))})", keys, True, "key")
-        version = _data_version()
+        keys = _rotation_keys(current, test)
+        # (only a run of batches carries its loads over: a lone batch need not ask whether it may)
+        version = _data_version() if tracked or carry is not None else None
         seen = Seen.now() if tracked and connection.vendor == "postgresql" else None
         carried = carry is not None and carry.loads_still_hold(now, version, seen)
-        # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
-        loads = None if carried else loads_question(roster.reps, now)
-        questions = [rotations] if loads is None else [rotations, loads]
-        answers = model_rows_together(questions)
+        if answered is not None and not carried:
+            questions = cls.questions(now, (current, test, roster))
+            answers = answered
+        else:
+            # the rotations locked, then the reps' loads counted: one round trip on PostgreSQL
+            questions = [_rotations_question(keys)]
+            if not carried and (loads := loads_question(roster.reps, now)) is not None:
+                questions.append(loads)
+            answers = model_rows_together(questions)
         rows = {row.key: row for row in answers[0]}
         if len(rows) < len(keys):  # a rule's first batch: its rotation row is made once
             RoundRobinState.objects.bulk_create(
@@ -943,7 +960,7 @@ class BatchRouter:
             received = dict(carry._state.received)
             counted_at = carry.loads_counted_at
         else:
-            open_leads, received_today = loads_counted(answers[1] if loads is not None else [])
+            open_leads, received_today = loads_counted(answers[1] if len(answers) > 1 else [])
             today = now.astimezone(clock.org_tz()).date()
             received = {(u, today): n for u, n in received_today.items()}
             counted_at = now
@@ -970,6 +987,24 @@ class BatchRouter:
             else:
                 router.loads_seen, router.loads_ours = seen, frozenset({seen.xid})
         return router
+
+    @staticmethod
+    def questions(now: dt.datetime, config: RoutingConfig) -> list[Question | SqlQuestion]:
+        """What `begin` asks of the database under `config` (`routing_config_read`'s) at `now`: the
+        rules' rotations, locked, then the reps' loads counted — for a caller that asks them with
+        its own reads (`begin(answered=…)`): a webhook batch does, in the intake's turn, where each
+        round trip waits for the server while every other batch waits for the turn. Nothing
+        (an empty list) when no rule set is in force."""
+        from salesloop.routing.roster import loads_question
+
+        current, test, roster = config
+        if current is None and test is None:
+            return []
+        questions: list[Question | SqlQuestion] = [_rotations_question(_rotation_keys(current, test))]
+        loads = loads_question(roster.reps, now)
+        if loads is not None:
+            questions.append(loads)
+        return questions
 
     def loads_still_hold(self, now: dt.datetime, version: int | None, seen: Seen | None = None) -> bool:
         """Whether this (committed) batch's loads, its own decisions counted in, are still the
@@ -1116,6 +1151,8 @@ def leads_route_new(
     notices: list[Notification] | None = None,
     config: RoutingConfig | None = None,
     unsaved: bool = False,
+    now: dt.datetime | None = None,
+    answered: list[list[Any]] | None = None,
 ) -> dict[int, list[int]]:
     """`leads_route_bulk_owners` (unannounced) for leads the caller's transaction has just written,
     as built (a burst of webhooks): open, unowned, unmerged and unrouted by construction, so their
@@ -1126,11 +1163,14 @@ def leads_route_new(
     see `BatchRouter.begin`. `unsaved`: the leads have their ids (`core.rows.ids_assign`) but are
     not inserted yet — their owners are set on them, for the caller to insert them with, instead
     of updated in the database (on PostgreSQL, an update writes a new version of each lead row
-    and of its entries in every index that names the owner)."""
+    and of its entries in every index that names the owner). `now` and `answered`: the batch's
+    moment and the answers to `BatchRouter.questions(now, config)`, if the caller asked them with
+    its own reads."""
     if not leads:
         return {}
-    now = clock.now()
-    router = BatchRouter.begin(now=now, config=config)
+    if now is None:
+        now = clock.now()
+    router = BatchRouter.begin(now=now, config=config, answered=answered)
     if router is None:
         return {}
     titles: dict[int, str] = {}
