@@ -1029,7 +1029,8 @@ def test_sqlite_inserts_many_rows_a_statement_and_loses_none(monkeypatch):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's triggers")
 def test_the_only_triggers_an_import_may_skip_are_foreign_keys_and_routing_keeps_them():
     """Skipping triggers (session_replication_role) is safe only while the foreign keys are the
-    import's tables' only triggers: a new trigger must be handled by the import first."""
+    only triggers it skips on the import's tables: a new trigger must be handled by the import
+    first, or fire whatever the role (`ENABLE ALWAYS`, as routing's loads' triggers do)."""
     from salesloop.intake.imports.bulk import BulkWriter
 
     tables = [
@@ -1040,10 +1041,18 @@ def test_the_only_triggers_an_import_may_skip_are_foreign_keys_and_routing_keeps
         cursor.execute(
             "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "LEFT JOIN pg_constraint k ON k.oid = t.tgconstraint "
-            "WHERE c.relname = ANY(%s) AND k.contype IS DISTINCT FROM 'f'",
+            "WHERE c.relname = ANY(%s) AND k.contype IS DISTINCT FROM 'f' AND t.tgenabled <> 'A'",
             [tables],
         )
         assert cursor.fetchall() == []
+        cursor.execute(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relname = 'crm_lead' AND t.tgenabled = 'A'"
+        )
+        assert {row[0] for row in cursor.fetchall()} >= {
+            "routing_open_leads_insert",
+            "routing_open_leads_update",
+        }
     writer = BulkWriter(connection)
     with transaction.atomic():
         writer.chunk_begin()

@@ -326,8 +326,10 @@ class _Known:
     """What the database knows of a batch's deliveries: the events already stored by (source,
     channel id), the people by identity key (of several sharing an e-mail, the lowest id; on
     PostgreSQL their rows are locked, in id order, so a concurrent arrival decides their open lead
-    after us), their leads, and the companies by key. Asked together (`core.rows.model_rows_together`: on
-    PostgreSQL one round trip, while the batch holds the intake's turn), of every delivery read."""
+    after us), their leads, and the companies by key; the companies' leads (look-alikes), ids for
+    the rows the batch may make (PostgreSQL) and routing's rotations, locked, and loads. Asked
+    together (`core.rows.model_rows_together`: on PostgreSQL one round trip, while the batch holds
+    the intake's turn), of every delivery read."""
 
     stored: dict[tuple[int, str], InboundEvent]
     contacts: dict[tuple[str, str], Contact]
@@ -348,7 +350,7 @@ def _known(
     from salesloop.routing.services import BatchRouter
 
     questions: list[Question | SqlQuestion] = []
-    asked: list[tuple[str, str]] = []  # what each asks: ("event" | "contact" | "lead" | "customer", kind)
+    asked: list[tuple[str, str]] = []  # what each asks ("event", "contact", "lead", "customer", …; kind)
     ids_by_source: dict[int, set[str]] = {}
     for d in deliveries:
         if d.external_id:

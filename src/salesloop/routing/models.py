@@ -220,6 +220,43 @@ class Assignment(models.Model):
         return f"lead {self.lead_id} → {self.assignee_id}"
 
 
+class OpenLeads(models.Model):
+    """How many open leads each user owns — what routing's caps and least-loaded strategy weigh for
+    every batch it routes. Kept by the database itself: triggers on the leads' table
+    (routing/loads.py) add and take away as leads are inserted, change owner or status, or are
+    deleted, whoever writes them (services, imports, bulk statements). Counting the open leads
+    instead read every open lead of the roster per batch: ~5 ms at 7,000 on PostgreSQL, growing
+    with the book."""
+
+    user_id = models.BigIntegerField(primary_key=True)
+    open_leads = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Open leads of a user")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.open_leads}"
+
+
+class AssignedInQuarter(models.Model):
+    """How many assignments name a user as assignee, per quarter hour of their `created_at`
+    (`quarter`: whole seconds since 1970 // 900) — kept by triggers on the assignments' table, as
+    OpenLeads is. A day starts on a quarter hour in every time zone, so the leads a rep received
+    since their day began (the new-per-day cap) are a sum of at most 96 rows, whatever the day's
+    volume and whatever the organisation's time zone."""
+
+    user_id = models.BigIntegerField()
+    quarter = models.BigIntegerField()
+    assigned = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Assignments of a user in a quarter hour")
+        constraints = [models.UniqueConstraint(fields=["user_id", "quarter"], name="assigned_quarter_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.quarter}: {self.assigned}"
+
+
 class ReportKind(models.TextChoices):
     REPLAY = "replay", _("Replay of past leads")
     AB = "ab", _("Live A/B test")

@@ -15,7 +15,8 @@ from salesloop.core.roles import Role
 from salesloop.core.rows import Question, SqlQuestion, model_rows_together, sql_rows
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
-from salesloop.routing.models import Assignment, Leave, RoundRobinState
+from salesloop.routing.loads import QUARTER_SECONDS
+from salesloop.routing.models import AssignedInQuarter, Leave, OpenLeads, RoundRobinState
 from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid
 
 ROUTABLE_ROLES = (Role.REP, Role.MANAGER)
@@ -251,33 +252,27 @@ def loads_question(user_ids: Iterable[int], at: dt.datetime) -> SqlQuestion | No
     ids = [int(user_id) for user_id in user_ids]
     if not ids:
         return None
-    since = connection.ops.adapt_datetimefield_value(day_start(at))
-    return SqlQuestion(loads_sql(len(ids)), [*ids, LeadStatus.OPEN.value, *ids, since])
+    return SqlQuestion(loads_sql(len(ids)), [*ids, *ids, int(day_start(at).timestamp()) // QUARTER_SECONDS])
 
 
 def loads_counted(rows: Iterable[Sequence[Any]]) -> tuple[dict[int, int], dict[int, int]]:
     counts: tuple[dict[int, int], dict[int, int]] = ({}, {})
     for part, user_id, n in rows:
-        counts[part][user_id] = n
+        counts[part][user_id] = int(n)
     return counts
 
 
 def loads_sql(users: int) -> str:
-    """(0, owner id, open leads), then (1, user id, leads assigned since a moment), for `users`
-    users: parameters the user ids, the open status, the user ids again, the moment. Each part is
-    counted from its own index (`UNION ALL`): the open status repeats the partial index's
-    condition, so both databases count open leads from lead_open_owner_status_idx alone, and
-    `COUNT(*)` asks for no column outside it (reading each open lead's row cost 0.7 s a count at
-    790k leads). Today's assignments likewise, from assignment_assignee_day_idx: counting their
-    ids, PostgreSQL read every assignment's row (a parallel scan of the table, 28 ms against 11 at
-    79k assignments; SQLite's index holds the id)."""
-    leads = connection.ops.quote_name(Lead._meta.db_table)
-    assignments = connection.ops.quote_name(Assignment._meta.db_table)
+    """(0, user id, open leads), then (1, user id, leads assigned since a moment), for `users`
+    users: parameters the user ids, the user ids again, the moment's quarter hour. Read from the
+    rows the database keeps (routing/loads.py: `OpenLeads`, `AssignedInQuarter`), one per user and
+    at most 96 per user and day, instead of counted from every open lead and every assignment of the
+    day (10 ms a batch at 7,000 leads on PostgreSQL, growing with the book)."""
     marks = ", ".join(["%s"] * users)
     return (
-        f"SELECT 0, owner_id, COUNT(*) FROM {leads} WHERE owner_id IN ({marks}) AND status = %s"  # noqa: S608 -- our tables, values bound
-        f" GROUP BY owner_id UNION ALL SELECT 1, assignee_id, COUNT(*) FROM {assignments}"
-        f" WHERE assignee_id IN ({marks}) AND created_at >= %s GROUP BY assignee_id"
+        f"SELECT 0, user_id, open_leads FROM {OpenLeads._meta.db_table} WHERE user_id IN ({marks})"  # noqa: S608 -- our tables, values bound
+        f" UNION ALL SELECT 1, user_id, SUM(assigned) FROM {AssignedInQuarter._meta.db_table}"
+        f" WHERE user_id IN ({marks}) AND quarter >= %s GROUP BY user_id"
     )
 
 
