@@ -34,21 +34,21 @@ _OPEN = "routing_openleads"
 _QUARTERS = "routing_assignedinquarter"
 OPEN_STATUS = "open"  # crm.models.LeadStatus.OPEN (a literal here: the triggers are SQL)
 
+# (trigger name, table, the function keeping its counts): each table has one trigger per kind of
+# statement, with the transition tables that kind has
+_PG_KEPT = (
+    ("routing_open_leads", _LEADS, "routing_open_leads_kept"),
+    ("routing_assigned", _ASSIGNMENTS, "routing_assigned_kept"),
+)
+_PG_TRANSITIONS = {
+    "INSERT": "REFERENCING NEW TABLE AS new_rows",
+    "UPDATE": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "DELETE": "REFERENCING OLD TABLE AS old_rows",
+}
 PG_TRIGGERS = {
-    "routing_open_leads_insert": (_LEADS, "INSERT", "REFERENCING NEW TABLE AS new_rows"),
-    "routing_open_leads_update": (
-        _LEADS,
-        "UPDATE",
-        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-    ),
-    "routing_open_leads_delete": (_LEADS, "DELETE", "REFERENCING OLD TABLE AS old_rows"),
-    "routing_assigned_insert": (_ASSIGNMENTS, "INSERT", "REFERENCING NEW TABLE AS new_rows"),
-    "routing_assigned_update": (
-        _ASSIGNMENTS,
-        "UPDATE",
-        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-    ),
-    "routing_assigned_delete": (_ASSIGNMENTS, "DELETE", "REFERENCING OLD TABLE AS old_rows"),
+    f"{prefix}_{event.lower()}": (table, event, transitions, function)
+    for prefix, table, function in _PG_KEPT
+    for event, transitions in _PG_TRANSITIONS.items()
 }
 
 _PG_QUARTER = f"floor(extract(epoch FROM created_at) / {QUARTER_SECONDS})::bigint"
@@ -197,8 +197,7 @@ def triggers_install(connection: BaseDatabaseWrapper) -> None:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for function in PG_FUNCTIONS:
                 cursor.execute(function)
-            for name, (table, event, transitions) in PG_TRIGGERS.items():
-                function = "routing_open_leads_kept" if table == _LEADS else "routing_assigned_kept"
+            for name, (table, event, transitions, function) in PG_TRIGGERS.items():
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
                 cursor.execute(
                     f"CREATE TRIGGER {name} AFTER {event} ON {table} {transitions} "
@@ -218,10 +217,10 @@ def triggers_install(connection: BaseDatabaseWrapper) -> None:
 def triggers_remove(connection: BaseDatabaseWrapper) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for name, (table, _event, _transitions) in PG_TRIGGERS.items():
+            for name, (table, *_) in PG_TRIGGERS.items():
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-            cursor.execute("DROP FUNCTION IF EXISTS routing_open_leads_kept()")
-            cursor.execute("DROP FUNCTION IF EXISTS routing_assigned_kept()")
+            for _prefix, _table, function in _PG_KEPT:
+                cursor.execute(f"DROP FUNCTION IF EXISTS {function}()")
         else:
             for name in SQLITE_TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
