@@ -540,7 +540,7 @@ def merge_candidates_suggest(
         read = sql_rows(question.sql, question.params, list(question.fields))
     rows = list(read)
     if arrived:
-        read, asked = {row[0] for row in rows}, set(keys)
+        seen, asked = {row[0] for row in rows}, set(keys)
         rows += [
             (
                 lead.pk,
@@ -550,7 +550,7 @@ def merge_candidates_suggest(
                 lead.contact.name if lead.contact else "",
             )  # type: ignore[union-attr]
             for lead in arrived
-            if lead.pk not in read and lead.customer.name_key in asked  # type: ignore[union-attr]
+            if lead.pk not in seen and lead.customer.name_key in asked  # type: ignore[union-attr]
         ]
     open_by_key: dict[str, list[tuple[int, str]]] = {}  # name key → its open leads, newest first
     for lead_id, status, merged_into_id, key, name in sorted(rows, key=lambda row: -row[0]):

@@ -843,10 +843,11 @@ class BatchRouter:
     `begin` is None when no rule set is in force and no A/B test runs: the leads wait in their
     pool.
 
-    Loads (open leads, new today) are counted from every routable rep's leads and assignments —
+    Loads (open leads, new today) were counted from every routable rep's leads and assignments —
     at a million leads a quarter of a second or more per batch on either database, so an import
-    that recounted them every chunk spent a quarter of its time there (measured). The batches of
-    one import therefore carry them over (`carry`: the previous batch, committed), with their own
+    that recounted them every chunk spent a quarter of its time there (measured). They are now
+    read from rows the database keeps (routing/loads.py), one per rep; the batches of one import
+    still carry them over (`carry`: the previous batch, committed), with their own
     decisions counted in, and count them again when another connection has committed since —
     SQLite says so exactly (`PRAGMA data_version`), PostgreSQL through the batches' snapshots
     (`Seen`, `tracked`) — and, on PostgreSQL, the counts are LOAD_REFRESH_SECONDS old: a lead
@@ -991,7 +992,7 @@ class BatchRouter:
     @staticmethod
     def questions(now: dt.datetime, config: RoutingConfig) -> list[Question | SqlQuestion]:
         """What `begin` asks of the database under `config` (`routing_config_read`'s) at `now`: the
-        rules' rotations, locked, then the reps' loads counted — for a caller that asks them with
+        rules' rotations, locked, then the reps' loads (routing/loads.py) — for a caller that asks them with
         its own reads (`begin(answered=…)`): a webhook batch does, in the intake's turn, where each
         round trip waits for the server while every other batch waits for the turn. Nothing
         (an empty list) when no rule set is in force."""
