@@ -17,7 +17,7 @@ from salesloop.core import clock
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing import loads
 from salesloop.routing.apps import _loads_kept
-from salesloop.routing.models import AssignedInQuarter, Assignment, AssignmentMethod, OpenLeads
+from salesloop.routing.models import Assignment, AssignmentMethod, OpenLeads
 from salesloop.routing.roster import loads_count, loads_sql
 from salesloop.routing.services import lead_route, leads_route_bulk
 from tests.factories import lead_make
@@ -26,9 +26,7 @@ from tests.routing.conftest import definition, in_force, rule
 
 def kept_loads() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
     """The kept rows, without rows that went back to zero."""
-    open_leads = {row.user_id: row.open_leads for row in OpenLeads.objects.all() if row.open_leads}
-    quarters = {(r.user_id, r.quarter): r.assigned for r in AssignedInQuarter.objects.all() if r.assigned}
-    return open_leads, quarters
+    return loads.loads_kept_rows()
 
 
 def counted_loads() -> tuple[dict[int, int], dict[tuple[int, int], int]]:

@@ -255,3 +255,13 @@ def loads_kept(connection: BaseDatabaseWrapper) -> bool:
         triggers_install(connection)
         loads_recount(connection)
     return True
+
+
+def loads_kept_rows() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
+    """The kept rows, those back at zero left out: open leads by user, assignments by (user,
+    quarter hour)."""
+    from salesloop.routing.models import AssignedInQuarter, OpenLeads
+
+    open_leads = {row.user_id: row.open_leads for row in OpenLeads.objects.all() if row.open_leads}
+    quarters = {(r.user_id, r.quarter): r.assigned for r in AssignedInQuarter.objects.all() if r.assigned}
+    return open_leads, quarters

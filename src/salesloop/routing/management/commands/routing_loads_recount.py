@@ -14,30 +14,21 @@ class Command(BaseCommand):
     help = "Count routing's kept loads (open leads, assignments per quarter hour) again from the rows."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from salesloop.routing.loads import loads_recount, triggers_install, triggers_present
-        from salesloop.routing.models import AssignedInQuarter, OpenLeads
-
-        def kept() -> tuple[dict[int, int], dict[tuple[int, int], int]]:
-            open_leads = {r.user_id: r.open_leads for r in OpenLeads.objects.all() if r.open_leads}
-            quarters = {
-                (r.user_id, r.quarter): r.assigned for r in AssignedInQuarter.objects.all() if r.assigned
-            }
-            return open_leads, quarters
+        from salesloop.routing.loads import loads_kept_rows, loads_recount, triggers_install, triggers_present
 
         with transaction.atomic():
-            before = kept()
+            before = loads_kept_rows()
             triggers = triggers_present(connection)
             triggers_install(connection)
             loads_recount(connection)
-            after = kept()
-        changed = sum(before[0].get(u) != n for u, n in after[0].items()) + len(
-            set(before[0]) - set(after[0])
-        )
-        quarters = sum(before[1].get(k) != n for k, n in after[1].items()) + len(
-            set(before[1]) - set(after[1])
-        )
+            after = loads_kept_rows()
         self.stdout.write(
-            f"{len(after[0])} users with open leads ({changed} corrected), "
-            f"{len(after[1])} quarter hours of assignments ({quarters} corrected); "
+            f"{len(after[0])} users with open leads ({_corrected(before[0], after[0])} corrected), "
+            f"{len(after[1])} quarter hours of assignments ({_corrected(before[1], after[1])} corrected); "
             f"triggers {'all present' if len(triggers) == len(triggers_present(connection)) else 'put back'}"
         )
+
+
+def _corrected(before: dict[Any, int], after: dict[Any, int]) -> int:
+    """How many keys the recount changed, added or took away."""
+    return sum(before.get(key) != n for key, n in after.items()) + len(set(before) - set(after))
