@@ -68,3 +68,51 @@ def test_no_column_of_the_arrival_tables_carries_a_second_index_for_the_same_loo
         ["name_key"],
         ["province_id"],
     ]
+
+
+LIST_INDEXES = [
+    ("crm_lead", "lead_owner_idx", "owner_id = %s", [1]),
+    ("crm_lead", "lead_owner_stage_idx", "owner_id = %s AND stage_id = %s", [1, 1]),
+    ("crm_lead", "lead_region_idx", "region_id = %s", [1]),
+    ("crm_lead", "lead_region_stage_idx", "region_id = %s AND stage_id = %s", [1, 1]),
+    ("crm_lead", "lead_stage_idx", "stage_id = %s", [1]),
+    ("crm_lead", "lead_status_idx", "status = %s", ["open"]),
+    ("crm_lead", "lead_source_idx", "source = %s", ["import"]),
+    ("intake_inboundevent", "event_status_idx", "status = %s", ["failed"]),
+]
+
+
+@pytest.mark.parametrize(("table", "name", "where", "params"), LIST_INDEXES)
+def test_a_list_index_runs_its_id_ascending_and_still_gives_the_newest_first_without_sorting(
+    org, table, name, where, params
+):
+    # An arrival's id is the largest: ascending, it lands at the right end of its key's range
+    # (packed 90/10 splits) instead of the left (half-empty pages).
+    definition = _index_sql(table)[name]
+    assert definition.rstrip(")").endswith('"id"') or definition.rstrip(")").endswith(" id"), definition
+    assert " desc" not in definition, definition
+    # keyset paging, newest first: the index read backwards, no sort step
+    plan = _plan(f"SELECT id FROM {table} WHERE {where} ORDER BY id DESC LIMIT 50", params)  # noqa: S608 -- our tables
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_only_scored_leads_are_indexed_by_health_and_the_red_flag_filter_still_uses_it(org):
+    definition = _index_sql("crm_lead")["lead_health_idx"]
+    assert "health_score" in definition and "is not null" in definition, definition
+    plan = _plan("SELECT id FROM crm_lead WHERE health_score < %s", [40])
+    assert "lead_health_idx" in plan, plan
+
+
+def test_no_index_counts_a_reps_open_leads_since_routing_keeps_those_counts_as_rows(org):
+    # routing.loads keeps them (OpenLeads); an index of (owner, status) cost every arrival an insert
+    assert ["owner_id", "status"] not in _columns("crm_lead").values()
+
+
+def test_only_events_that_came_with_an_address_are_indexed_for_the_rate_limit(org):
+    definition = _index_sql("intake_inboundevent")["event_remote_time_idx"]
+    assert "remote_addr" in definition and "is not null" in definition, definition
+    plan = _plan(
+        "SELECT COUNT(*) FROM intake_inboundevent WHERE remote_addr = %s AND received_at >= %s",
+        ["10.0.0.1", "2026-01-01"],
+    )
+    assert "event_remote_time_idx" in plan, plan

@@ -100,9 +100,16 @@ class InboundEvent(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "-id"], name="event_status_idx"),
+            # id ascending, read backwards for the newest first: see crm.Lead's indexes
+            models.Index(fields=["status", "id"], name="event_status_idx"),
             models.Index(fields=["source", "received_at"], name="event_source_time_idx"),
-            models.Index(fields=["remote_addr", "received_at"], name="event_remote_time_idx"),
+            # the web form's per-address rate limit: only events that came with an address (an
+            # imported row has none)
+            models.Index(
+                fields=["remote_addr", "received_at"],
+                condition=models.Q(remote_addr__isnull=False),
+                name="event_remote_time_idx",
+            ),
         ]
         verbose_name = _("Inbound event")
         verbose_name_plural = _("Inbound events")

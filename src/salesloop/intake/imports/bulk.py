@@ -19,8 +19,8 @@ IntegrityError, as the database would have. Rows the chunk inserted itself exist
   the writer's check locks each referenced row FOR KEY SHARE — exactly the lock the trigger takes,
   so it cannot be deleted before the commit. The role is set back before anything else runs in
   the chunk (notices, the derived rows), so other code keeps the database's checks. The only
-  triggers on the import's tables are those foreign keys (a test pins this): replica mode skips
-  nothing else.
+  other triggers on the import's tables are routing's loads' (a test pins this), whose counts the
+  chunk adds itself (`routing.loads.loads_add`): replica mode skips nothing else.
 - SQLite: the import's connection runs with `foreign_keys` off for the whole run (SQLite can only
   switch it between transactions; `session` switches it back afterwards). Its look-ups were ~13%
   of a million-row import (measured: 118 s instead of 136 s, bench/imports.py). Nothing needs
@@ -226,6 +226,13 @@ class BulkWriter:
                 cursor.execute("SET LOCAL synchronous_commit = off; SET LOCAL jit = off")
                 if self._unchecked:
                     cursor.execute("SET LOCAL session_replication_role = replica")
+
+    @property
+    def triggers_skipped(self) -> bool:
+        """Whether the chunk's inserts so far skipped the tables' ordinary triggers (PostgreSQL in
+        replica mode, until `references_confirm`): the foreign keys', which that checks, and
+        routing's loads', whose counts the chunk adds itself (`engine.chunk_write`)."""
+        return self._unchecked and self.vendor == "postgresql"
 
     def may_skip_triggers(self) -> bool:
         """Whether this role may set `session_replication_role` (asked once per writer)."""

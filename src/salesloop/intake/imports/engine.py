@@ -26,6 +26,7 @@ import threading
 import time
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,6 +47,7 @@ from salesloop.intake.models import EventStatus, InboundEvent
 from salesloop.pipeline.models import Stage, StageMove
 from salesloop.pipeline.services import entry_explanation_json
 from salesloop.routing.engine import LeadFacts
+from salesloop.routing.loads import loads_add, quarter_of
 from salesloop.routing.services import BatchRouter
 
 NEW, TOUCH, DUPLICATE, REJECTED = "new", "touch", "duplicate", "rejected"
@@ -683,6 +685,12 @@ def chunk_write(
     if not counted:
         # The job's progress moved under us: another worker runs it (it was restarted as stalled).
         raise ImportTakenOver(f"import {job_id} is being run by another worker")
+    if writer.triggers_skipped and routing.owners:
+        # what routing's loads' triggers would have counted: every new lead is open, and its
+        # assignment was made at the chunk's moment
+        per_owner = Counter(routing.owners.values())
+        quarter = quarter_of(now)
+        loads_add(connection, per_owner, {(owner, quarter): n for owner, n in per_owner.items()})
     writer.references_confirm()
     return ChunkWritten(
         customer_ids=customer_ids,
