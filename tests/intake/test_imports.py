@@ -1322,3 +1322,36 @@ def test_the_import_command_imports_a_file_and_prints_the_counts(org, tmp_path):
     call_command("import", str(path_), "--json", "--user", "carol", stdout=out)
     result = json.loads(out.getvalue())
     assert (result["status"], result["created"], result["duplicates_in_file"]) == ("done", 1, 1)
+
+
+def test_a_run_switches_threads_sooner_while_it_writes_and_gives_the_interval_back(org, monkeypatch):
+    """The run's writer waits for the GIL after each statement until the routing or planning
+    thread yields it: the switch interval is shortened for the run (bench/README.md measures it),
+    then given back, even when the run fails."""
+    import sys
+
+    from salesloop.intake.imports import engine
+
+    seen: list[float] = []
+    written = engine.chunk_write
+
+    def chunk_write(*args, **kwargs):
+        seen.append(sys.getswitchinterval())
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(services, "chunk_write", chunk_write)
+    before = sys.getswitchinterval()
+    job = job_of(org.carol, csv_bytes([["客户", SHANGHAI, "", "", "", "", ""]]))
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    assert services.import_run(job_id=job.pk).status == ImportStatus.DONE
+    assert seen == [services.IMPORT_SWITCH_INTERVAL] and before > services.IMPORT_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(services, "chunk_write", failing)
+    job = job_of(org.carol, csv_bytes([["客户乙", HANGZHOU, "", "", "", "", ""]]))
+    services.import_start(actor=org.carol, job=job, enqueue=False)
+    assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
+    assert sys.getswitchinterval() == before
