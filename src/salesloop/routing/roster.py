@@ -15,7 +15,7 @@ from salesloop.core.roles import Role
 from salesloop.core.rows import Question, SqlQuestion, model_rows_together, sql_rows
 from salesloop.crm.models import Lead, LeadStatus
 from salesloop.routing.engine import LeadFacts, Rep, Roster, Rotation
-from salesloop.routing.loads import QUARTER_SECONDS
+from salesloop.routing.loads import quarter_of
 from salesloop.routing.models import AssignedInQuarter, Leave, OpenLeads, RoundRobinState
 from salesloop.routing.ruleset import RuleSetDefinition, RuleSetInvalid
 
@@ -252,7 +252,7 @@ def loads_question(user_ids: Iterable[int], at: dt.datetime) -> SqlQuestion | No
     ids = [int(user_id) for user_id in user_ids]
     if not ids:
         return None
-    return SqlQuestion(loads_sql(len(ids)), [*ids, *ids, int(day_start(at).timestamp()) // QUARTER_SECONDS])
+    return SqlQuestion(loads_sql(len(ids)), [*ids, *ids, quarter_of(day_start(at))])
 
 
 def loads_counted(rows: Iterable[Sequence[Any]]) -> tuple[dict[int, int], dict[int, int]]:
