@@ -26,6 +26,7 @@ from salesloop.intake.imports.files import ImportFileError
 from salesloop.intake.imports.mapping import mapping_clean, mapping_guess
 from salesloop.intake.imports.models import ImportJob, ImportRejectedRow, ImportStatus
 from salesloop.intake.imports.phone_fast import phone_normalise
+from salesloop.intake.imports.rows import json_object
 from salesloop.intake.models import InboundEvent
 from salesloop.notify.models import Notification
 from salesloop.pipeline.models import StageMove
@@ -332,15 +333,34 @@ def test_the_fast_phone_path_agrees_with_phone_parse():
     ],
 )
 def test_json_objects_hold_exactly_their_pairs(pairs):
-    text = engine.json_object(pairs)
+    text = json_object(pairs)
     assert json.loads(text) == dict(pairs)
     assert "\\u" not in text.replace("\\u0000", "").replace("\\u001f", "")  # Chinese kept as UTF-8
+
+
+def test_a_candidate_carries_its_row_its_reading_and_its_extras_as_json():
+    """The reader process encodes what a row becomes in JSON (a touch's payload and reading, a
+    first move's extras), so the run does not; a repeated header keeps both cells."""
+    from salesloop.intake.imports.rows import RowNormaliser
+
+    headers = ["姓名", "手机号", "备注", "备注", "来源"]
+    normaliser = RowNormaliser(headers, ["name", "mobile", "remark", "", "origin"])
+    candidate = normaliser(7, ["王小明", "138 1629 9998", "想要报价", "第二列", " 抖音 "])
+    assert json.loads(candidate.body) == {
+        "姓名": "王小明", "手机号": "138 1629 9998",
+        "备注": "想要报价", "备注 (2)": "第二列", "来源": " 抖音 ",
+    }  # fmt: skip
+    reading = json.loads(candidate.normalised_json)
+    assert reading == candidate.normalised()
+    assert (reading["phone"], reading["origin"], reading["remark"]) == ("+8613816299998", "抖音", "想要报价")
+    assert json.loads("{" + candidate.extras + "}") == {"origin": "抖音"}
+    assert normaliser(8, ["李雷", "13816299997", "", "", ""]).extras == ""
 
 
 @pytest.mark.parametrize("value", [1.5, True, b"x", ["a"]])
 def test_json_objects_refuse_what_a_row_never_holds(value):
     with pytest.raises(TypeError, match="json_object takes text"):
-        engine.json_object([("k", value)])
+        json_object([("k", value)])
 
 
 # ---- preview --------------------------------------------------------------------------------
@@ -846,7 +866,7 @@ def test_a_row_referring_to_a_record_that_is_gone_fails_its_chunk():
     with writer.session():
         # SQLite checks nothing itself during the run
         assert _foreign_keys_enforced() in (False, None)
-        with pytest.raises(IntegrityError), transaction.atomic():
+        with pytest.raises(IntegrityError, match=r"crm_customer\.id \['987654321'\]"), transaction.atomic():
             writer.chunk_begin()
             writer.insert(contacts, [(customer.pk, "有主", "+8613816299998", at, at)])
             writer.insert(contacts, [(987_654_321, "无主", "+8613816299999", at, at)])
@@ -878,7 +898,7 @@ def test_a_chunks_assignments_have_their_references_checked_with_its_rows(org):
         )  # fmt: skip
 
     with writer.session():
-        with pytest.raises(IntegrityError), transaction.atomic():
+        with pytest.raises(IntegrityError, match=r"accounts_user\.id \['987654321'\]"), transaction.atomic():
             writer.chunk_begin()
             routing_services._assignments_insert([assignment(987_654_321)], writer)
             writer.references_confirm()
