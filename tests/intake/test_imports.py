@@ -1375,25 +1375,3 @@ def test_a_run_switches_threads_sooner_while_it_writes_and_gives_the_interval_ba
     services.import_start(actor=org.carol, job=job, enqueue=False)
     assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
     assert sys.getswitchinterval() == before
-
-
-def test_a_finished_chunk_is_freed_a_slice_at_a_time_and_all_of_it():
-    """`PlanAhead.release` frees a committed chunk's rows and plan on the planning thread, each list
-    emptied a slice at a time so the writer can take the GIL in between; nothing of them is left."""
-    plan = engine.ChunkPlan(rows=3)
-    plan.leads = [("t", 1, 1, "", None, 0, "", "{}")] * (services.FREE_SLICE * 2 + 7)
-    plan.touched_leads = {1: (None, "t", 2)}
-    prepared = engine.PreparedChunk(rows=3, candidates=[None] * (services.FREE_SLICE + 1), rejects=[])
-    leads, candidates = plan.leads, prepared.candidates
-    lengths: list[int] = []
-
-    class Watched(list):
-        def __delitem__(self, index):
-            lengths.append(len(self))
-            super().__delitem__(index)
-
-    plan.lead_customers = Watched([("31", "", "")] * (services.FREE_SLICE * 3))
-    finished = [prepared, plan, None]
-    services._free(finished)
-    assert finished == [] and leads == [] and candidates == [] and plan.lead_customers == []
-    assert lengths == [services.FREE_SLICE * 3, services.FREE_SLICE * 2, services.FREE_SLICE]

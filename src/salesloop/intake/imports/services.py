@@ -452,7 +452,7 @@ class PlanAhead:
         freed on this thread while the writer goes on: a chunk is a few million small objects,
         and freeing them on the writer's thread took ~2.5% of a million-row run (py-spy)."""
         if self._pool is not None:
-            self._pool.submit(_free, finished)
+            self._pool.submit(finished.clear)
         else:
             finished.clear()
 
@@ -478,24 +478,6 @@ class PlanAhead:
             return prepared, None
         finally:
             self.seconds += time.monotonic() - began
-
-
-FREE_SLICE = 1_000  # items of a chunk's list freed in one step of the interpreter
-
-
-def _free(finished: list[Any]) -> None:
-    """Drop a finished chunk's rows and plan a slice of each list at a time. Freeing a list frees
-    all its items in one step of the interpreter, which keeps the GIL throughout: a chunk's lists
-    in one go held it ~30 ms, and the writer's next statement, back from the database, waited
-    that out — ~1 s of a million-row run on PostgreSQL (py-spy, and the first statement of every
-    chunk, timed). Between slices the writer takes the GIL when it asks."""
-    while finished:
-        item = finished.pop()
-        for value in vars(item).values() if hasattr(item, "__dict__") else ():
-            if isinstance(value, list):
-                while value:
-                    del value[-FREE_SLICE:]
-        del item
 
 
 def _connection_close() -> None:
