@@ -293,21 +293,21 @@ class BulkWriter:
         (a CTE, as FOR KEY SHARE cannot stand in a UNION); on SQLite the keys arrive as a JSON
         array each, one probe of the table's key per value."""
         quote = self.connection.ops.quote_name
-        value = "count(*)" if counted else "{}"
         if self.vendor == "postgresql":
             ctes = ", ".join(
                 f"r{i} AS MATERIALIZED (SELECT {quote(key)} AS k FROM {quote(name)} "  # noqa: S608 -- names from model meta, quoted
                 f"WHERE {quote(key)} = ANY(%s) FOR KEY SHARE)"
                 for i, (name, key, _) in enumerate(checks)
             )
+            value = "count(*)" if counted else "k::text"
             found = " UNION ALL ".join(
-                f"SELECT {i}, {value.format('k::text')} FROM r{i}"  # noqa: S608 -- numbered CTEs
+                f"SELECT {i}, {value} FROM r{i}"  # noqa: S608 -- numbered CTEs
                 for i in range(len(checks))
             )
             return f"WITH {ctes} {found}", [sorted(wanted) for _, _, wanted in checks]
         found = " UNION ALL ".join(
-            f"SELECT {i}, {value.format(f'CAST(t.{quote(key)} AS TEXT)')} FROM json_each(%s) AS wanted "  # noqa: S608 -- names from model meta, quoted
-            f"CROSS JOIN {quote(name)} t WHERE t.{quote(key)} = wanted.value"
+            f"SELECT {i}, {'count(*)' if counted else f'CAST(t.{quote(key)} AS TEXT)'} "  # noqa: S608 -- names from model meta, quoted
+            f"FROM json_each(%s) AS wanted CROSS JOIN {quote(name)} t WHERE t.{quote(key)} = wanted.value"
             for i, (name, key, _) in enumerate(checks)
         )
         return found, [json.dumps(sorted(wanted), ensure_ascii=False) for _, _, wanted in checks]

@@ -394,11 +394,9 @@ def _decide(
     def lead_new(candidate: Candidate, customer: Known, contact_ref: int) -> int:
         customer_ref, province, industry, city = customer
         # The first move's `filled` says where the lead came from: job, row, and what the old
-        # system called it.
-        if candidate.extras:  # encoded by the reader (`rows.Candidate`)
-            filled = f'{{"import_job":{job_id},"row":{candidate.row_number},{candidate.extras}}}'
-        else:
-            filled = f'{{"import_job": {job_id}, "row": {candidate.row_number}}}'
+        # system called it (the extras encoded by the reader, `rows.Candidate`).
+        extras = f",{candidate.extras}" if candidate.extras else ""
+        filled = f'{{"import_job":{job_id},"row":{candidate.row_number}{extras}}}'
         leads.append(
             (
                 candidate.company or candidate.name,
