@@ -1375,3 +1375,71 @@ def test_a_run_switches_threads_sooner_while_it_writes_and_gives_the_interval_ba
     services.import_start(actor=org.carol, job=job, enqueue=False)
     assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
     assert sys.getswitchinterval() == before
+
+
+def test_a_run_pauses_the_cyclic_collector_and_turns_it_back_on(org, monkeypatch):
+    """A run keeps a chunk's millions of small objects alive, which the collector walked again
+    and again (bench/README.md measures it): no collection runs during a run, and the collector
+    is on again after it, even when the run fails."""
+    import gc
+
+    collections: list[int] = []
+    on_during: list[bool] = []
+    during: list[int] = []  # collections while a chunk was written
+    written = services.chunk_write
+
+    def chunk_write(*args, **kwargs):
+        on_during.append(gc.isenabled())
+        before = len(collections)
+        try:
+            return written(*args, **kwargs)
+        finally:
+            during.extend(collections[before:])
+
+    def collected(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(services, "chunk_write", chunk_write)
+    assert gc.isenabled()
+    gc.callbacks.append(collected)
+    try:
+        job = job_of(org.carol, csv_bytes([[f"客户{i}", SHANGHAI, "", "", "", "", ""] for i in range(200)]))
+        services.import_start(actor=org.carol, job=job, enqueue=False)
+        assert services.import_run(job_id=job.pk).status == ImportStatus.DONE
+        assert (on_during, during) == ([False], [])
+        assert gc.isenabled()
+
+        def failing(*args, **kwargs):
+            raise RuntimeError("the disk is full")
+
+        monkeypatch.setattr(services, "chunk_write", failing)
+        job = job_of(org.carol, csv_bytes([["客户乙", HANGZHOU, "", "", "", "", ""]]))
+        services.import_start(actor=org.carol, job=job, enqueue=False)
+        assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(collected)
+
+
+def test_overlapping_runs_turn_the_collector_on_when_the_last_one_ends():
+    """Two runs in one process (threads of a worker) may overlap: the collector comes back when
+    the last of them ends, not the first — and stays off if it was off before them."""
+    import gc
+
+    assert gc.isenabled()
+    first, second = services.cyclic_gc_paused(), services.cyclic_gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        with services.cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

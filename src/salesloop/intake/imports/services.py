@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -266,6 +268,7 @@ def import_run(*, job_id: int, timings: RunTimings | None = None) -> ImportJob:
         sizer = ChunkSizer()
         with (
             switch_interval(IMPORT_SWITCH_INTERVAL),
+            cyclic_gc_paused(),
             writer.session(),
             PreparedRows(
                 Path(job.file.path),
@@ -332,6 +335,39 @@ def switch_interval(seconds: float) -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+class _CollectorPauses:
+    """The runs of this process that have the cyclic collector off (`cyclic_gc_paused`)."""
+
+    lock = threading.Lock()
+    runs = 0
+    was_enabled = False  # before the first of them
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, and on again after the last such block
+    of the process ends, if it was on before the first. A run keeps millions of small objects
+    alive at a time (a chunk's rows, its plan, the next chunk's), and the collector walked them
+    all again and again: a full collection took ~180 ms, during which no thread of the run moves,
+    51 of them in a million-row run on PostgreSQL, and 15 s of its 102 in all generations
+    (measured with `gc.callbacks`). What a run makes is freed as it goes by reference counting:
+    it makes hardly any reference cycles (~4,000 objects were left for the collector at the end
+    of that run), which the first collection after the block frees."""
+    pauses = _CollectorPauses
+    with pauses.lock:
+        if not pauses.runs:
+            pauses.was_enabled = gc.isenabled()
+        pauses.runs += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with pauses.lock:
+            pauses.runs -= 1
+            if not pauses.runs and pauses.was_enabled:
+                gc.enable()
 
 
 def _readable(exc: Exception) -> str:
