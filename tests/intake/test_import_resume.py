@@ -135,3 +135,50 @@ def test_the_reader_process_stops_and_cleans_up_when_its_run_dies(tmp_path):
         time.sleep(0.2)
     assert not _running(left["reader"])
     assert not Path(left["exchange"]).exists()
+
+
+def test_the_reader_prepares_its_pieces_without_the_cyclic_collector(tmp_path):
+    """The reader process makes and pickles thousands of rows a piece, which the collector would
+    walk again and again (bench/README.md): no collection runs while it reads, and the collector
+    is on again when it is done. Run here in this process, as the spawned process runs it."""
+    import gc
+    import queue
+    import threading
+
+    from salesloop.intake.imports.files import file_inspect
+    from salesloop.intake.imports.mapping import mapping_guess
+    from salesloop.intake.imports.reader import END, Piece, piece_load, reader_main
+
+    data = tmp_path / "leads.csv"
+    data.write_bytes(csv_bytes([[f"客户{i}", f"138162{i:05d}", "", "", "", "", ""] for i in range(3_000)]))
+    shape = file_inspect(data, name=data.name, size=data.stat().st_size)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    collections: list[int] = []
+
+    class Handed(queue.Queue):
+        """What the run would take, and how many collections had run when each was handed over."""
+
+        def put(self, item, block=True, timeout=None):
+            super().put((item, len(collections)), block, timeout)
+
+    out, mapping, stop = Handed(), mapping_guess(shape.headers), threading.Event()
+
+    def collected(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    assert gc.isenabled()
+    gc.callbacks.append(collected)
+    try:
+        reader_main(str(data), shape, mapping, 0, 500, str(exchange), out, stop)
+    finally:
+        gc.callbacks.remove(collected)
+    handed = []
+    while not out.empty():
+        handed.append(out.get())
+    items = [item for item, _ in handed]
+    assert items[-1] == END and all(isinstance(item, Piece) for item in items[:-1])
+    assert sum(piece_load(item).rows for item in items[:-1]) == 3_000
+    assert [seen for _, seen in handed] == [0] * len(handed)  # none until it handed over the end
+    assert gc.isenabled()

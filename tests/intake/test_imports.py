@@ -1420,26 +1420,3 @@ def test_a_run_pauses_the_cyclic_collector_and_turns_it_back_on(org, monkeypatch
         assert gc.isenabled()
     finally:
         gc.callbacks.remove(collected)
-
-
-def test_overlapping_runs_turn_the_collector_on_when_the_last_one_ends():
-    """Two runs in one process (threads of a worker) may overlap: the collector comes back when
-    the last of them ends, not the first — and stays off if it was off before them."""
-    import gc
-
-    assert gc.isenabled()
-    first, second = services.cyclic_gc_paused(), services.cyclic_gc_paused()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert not gc.isenabled()
-    second.__exit__(None, None, None)
-    assert gc.isenabled()
-
-    gc.disable()
-    try:
-        with services.cyclic_gc_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()

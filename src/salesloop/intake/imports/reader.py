@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from salesloop.core.collector import cyclic_gc_paused
+
 POLL_SECONDS = 0.5
 
 
@@ -60,7 +62,24 @@ def reader_main(
     exchange: str,
     out: Any,
     stop: Any,
-) -> None:  # pragma: no cover -- runs in the reader process; tested through the runs it serves
+) -> None:
+    """Read the file and hand its pieces over, with the cyclic collector paused: the reader makes
+    and pickles thousands of rows a piece, which it would walk again and again along with
+    Django's objects — 6.5 s of the reader's 37 s of CPU at a million rows (`gc.callbacks`)."""
+    with cyclic_gc_paused():
+        _read(path, shape, mapping, skip, piece_rows, exchange, out, stop)
+
+
+def _read(
+    path: str,
+    shape: Any,
+    mapping: list[str],
+    skip: int,
+    piece_rows: int,
+    exchange: str,
+    out: Any,
+    stop: Any,
+) -> None:
     import django
 
     django.setup()

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gc
 import logging
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +39,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from salesloop.accounts.models import User
 from salesloop.core import clock
 from salesloop.core.audit import audit_record
+from salesloop.core.collector import cyclic_gc_paused
 from salesloop.core.roles import Role
 from salesloop.intake.imports.bulk import BulkWriter
 from salesloop.intake.imports.engine import (
@@ -335,39 +334,6 @@ def switch_interval(seconds: float) -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
-
-
-class _CollectorPauses:
-    """The runs of this process that have the cyclic collector off (`cyclic_gc_paused`)."""
-
-    lock = threading.Lock()
-    runs = 0
-    was_enabled = False  # before the first of them
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, and on again after the last such block
-    of the process ends, if it was on before the first. A run keeps millions of small objects
-    alive at a time (a chunk's rows, its plan, the next chunk's), and the collector walked them
-    all again and again: a full collection took ~180 ms, during which no thread of the run moves,
-    51 of them in a million-row run on PostgreSQL, and 15 s of its 102 in all generations
-    (measured with `gc.callbacks`). What a run makes is freed as it goes by reference counting:
-    it makes hardly any reference cycles (~4,000 objects were left for the collector at the end
-    of that run), which the first collection after the block frees."""
-    pauses = _CollectorPauses
-    with pauses.lock:
-        if not pauses.runs:
-            pauses.was_enabled = gc.isenabled()
-        pauses.runs += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with pauses.lock:
-            pauses.runs -= 1
-            if not pauses.runs and pauses.was_enabled:
-                gc.enable()
 
 
 def _readable(exc: Exception) -> str:
