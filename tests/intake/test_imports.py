@@ -1366,6 +1366,12 @@ def test_a_run_switches_threads_sooner_while_it_writes_and_gives_the_interval_ba
     assert services.import_run(job_id=job.pk).status == ImportStatus.DONE
     assert seen == [services.IMPORT_SWITCH_INTERVAL] and before > services.IMPORT_SWITCH_INTERVAL
     assert sys.getswitchinterval() == before
+    _run_failing(org, monkeypatch)
+    assert sys.getswitchinterval() == before
+
+
+def _run_failing(org, monkeypatch) -> None:
+    """A run whose chunk cannot be written (the disk is full): the job fails."""
 
     def failing(*args, **kwargs):
         raise RuntimeError("the disk is full")
@@ -1374,7 +1380,6 @@ def test_a_run_switches_threads_sooner_while_it_writes_and_gives_the_interval_ba
     job = job_of(org.carol, csv_bytes([["客户乙", HANGZHOU, "", "", "", "", ""]]))
     services.import_start(actor=org.carol, job=job, enqueue=False)
     assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
-    assert sys.getswitchinterval() == before
 
 
 def test_a_run_pauses_the_cyclic_collector_and_turns_it_back_on(org, monkeypatch):
@@ -1409,14 +1414,7 @@ def test_a_run_pauses_the_cyclic_collector_and_turns_it_back_on(org, monkeypatch
         assert services.import_run(job_id=job.pk).status == ImportStatus.DONE
         assert (on_during, during) == ([False], [])
         assert gc.isenabled()
-
-        def failing(*args, **kwargs):
-            raise RuntimeError("the disk is full")
-
-        monkeypatch.setattr(services, "chunk_write", failing)
-        job = job_of(org.carol, csv_bytes([["客户乙", HANGZHOU, "", "", "", "", ""]]))
-        services.import_start(actor=org.carol, job=job, enqueue=False)
-        assert services.import_run(job_id=job.pk).status == ImportStatus.FAILED
+        _run_failing(org, monkeypatch)
         assert gc.isenabled()
     finally:
         gc.callbacks.remove(collected)

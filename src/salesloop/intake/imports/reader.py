@@ -53,6 +53,7 @@ def piece_load(piece: Piece) -> Any:
     return pickle.loads(data)  # noqa: S301 -- written by our own reader process, in our own directory
 
 
+@cyclic_gc_paused()
 def reader_main(
     path: str,
     shape: Any,
@@ -66,20 +67,6 @@ def reader_main(
     """Read the file and hand its pieces over, with the cyclic collector paused: the reader makes
     and pickles thousands of rows a piece, which it would walk again and again along with
     Django's objects — 6.5 s of the reader's 37 s of CPU at a million rows (`gc.callbacks`)."""
-    with cyclic_gc_paused():
-        _read(path, shape, mapping, skip, piece_rows, exchange, out, stop)
-
-
-def _read(
-    path: str,
-    shape: Any,
-    mapping: list[str],
-    skip: int,
-    piece_rows: int,
-    exchange: str,
-    out: Any,
-    stop: Any,
-) -> None:
     import django
 
     django.setup()
