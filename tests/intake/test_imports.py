@@ -1079,6 +1079,61 @@ def test_the_only_triggers_an_import_may_skip_are_foreign_keys_and_routings_load
             assert cursor.fetchone()[0] == "origin"  # what runs next in the chunk (routing) is checked
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's write-ahead log")
+class TestWalCompression:
+    """A chunk compresses the full-page images it writes into the WAL, where the role may and the
+    server does not already (`BulkWriter.wal_compression`); only for the chunk's transaction."""
+
+    @staticmethod
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW wal_compression")
+            return cursor.fetchone()[0]
+
+    @staticmethod
+    def methods() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'wal_compression'")
+            return cursor.fetchone()[0] or ["on"]
+
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # its own transaction
+    def test_a_chunk_compresses_them_for_its_transaction_only(self):
+        from salesloop.intake.imports.bulk import BulkWriter
+
+        assert self.setting() == "off"  # the server's default
+        expected = next(m for m in ("lz4", "pglz", "on") if m in self.methods())
+        with transaction.atomic():
+            BulkWriter(connection).chunk_begin()
+            assert self.setting() == expected
+        assert self.setting() == "off"
+
+    def test_a_server_that_compresses_already_keeps_its_method(self):
+        from salesloop.intake.imports.bulk import BulkWriter
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL wal_compression = pglz")
+        writer = BulkWriter(connection)
+        with transaction.atomic():
+            writer.chunk_begin()
+            assert (writer.wal_compression(), self.setting()) == ("", "pglz")
+
+    def test_a_role_that_may_not_set_it_leaves_it_and_checks_its_foreign_keys(self):
+        from salesloop.intake.imports.bulk import BulkWriter
+
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE ROLE salesloop_test_importer")  # undone with the test's transaction
+            cursor.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO salesloop_test_importer")
+            cursor.execute("SET LOCAL ROLE salesloop_test_importer")
+        writer = BulkWriter(connection)
+        with transaction.atomic():
+            writer.chunk_begin()
+            assert (writer.wal_compression(), writer.may_skip_triggers()) == ("", False)
+            assert self.setting() == "off"
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW session_replication_role")
+                assert cursor.fetchone()[0] == "origin"
+
+
 def test_a_duplicate_across_chunks_is_still_a_duplicate(org, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(services, "CHUNK_ROWS", 2)
     rows = [
