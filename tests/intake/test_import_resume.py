@@ -182,3 +182,29 @@ def test_the_reader_prepares_its_pieces_without_the_cyclic_collector(tmp_path):
     assert sum(piece_load(item).rows for item in items[:-1]) == 3_000
     assert [seen for _, seen in handed] == [0] * len(handed)  # none until it handed over the end
     assert gc.isenabled()
+
+
+def test_a_piece_crosses_from_the_reader_as_the_candidates_it_prepared(tmp_path):
+    """The reader writes its candidates as plain tuples (`piece_dump`); the run gets them back as
+    candidates, equal to those the reader prepared, its rejected rows with them."""
+    from salesloop.intake.imports.files import file_inspect
+    from salesloop.intake.imports.mapping import mapping_guess
+    from salesloop.intake.imports.pipeline import prepared_pieces
+    from salesloop.intake.imports.reader import Piece, piece_dump, piece_load
+    from salesloop.intake.imports.rows import Candidate
+
+    data = tmp_path / "leads.csv"
+    rows = [[f"客户{i}", f"138162{i:05d}", f"公司{i % 3}", "", "", "", ""] for i in range(40)]
+    data.write_bytes(csv_bytes([*rows, ["错", "123", "", "", "", "", ""]]))
+    shape = file_inspect(data, name=data.name, size=data.stat().st_size)
+    [prepared] = prepared_pieces(data, shape, mapping_guess(shape.headers), 0, 100)
+    target = tmp_path / "0000000.pickle"
+    target.write_bytes(piece_dump(prepared))
+
+    loaded = piece_load(Piece(str(target)))
+
+    assert not target.exists()  # taken: the exchange directory holds only pieces not yet read
+    assert (loaded.rows, loaded.rejects) == (41, prepared.rejects) and len(loaded.rejects) == 1
+    assert loaded.candidates == prepared.candidates
+    assert {type(candidate) for candidate in loaded.candidates} == {Candidate}
+    assert (loaded.candidates[1].phone, loaded.candidates[1].company) == ("+8613816200001", "公司1")

@@ -340,7 +340,7 @@ def test_traces_are_compressed_with_lz4_on_postgresql(org):
     assignment = lead_route(lead=lead)
     assert assignment is not None
     # (a fallback over many reps makes a trace this long: the rules repeated here stand in for one)
-    long_trace = {**assignment.explanation, "rules": assignment.explanation["rules"] * 12}
+    long_trace = {**assignment.explanation, "rules": assignment.explanation["rules"] * 30}
     Assignment.objects.filter(pk=assignment.pk).update(explanation=long_trace)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -183,6 +183,41 @@ def test_a_trace_stored_before_packing_reads_as_it_was():
     assert traces.unpack(manual, DEFINITION) is manual
 
 
+def test_a_trace_packed_before_kept_candidates_were_shortened_reads_as_it_was():
+    """Version 1 spelled every candidate out, `[user_id, reason, detail, open, new today]`; version
+    2 writes a kept one as `[user_id, open, new today]`. Both read as the same explanation."""
+    lead = LeadFacts(
+        lead_id=3, source="douyin", province="44", region="south", industry="制造业", city="深圳", fields={},
+        at=dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC),
+    )  # fmt: skip
+    decision = decide(
+        facts=lead, definition=DEFINITION, roster=Roster(reps=REPS), state=MemoryState(open_leads={2: 4}),
+        tz=TZ, ruleset_ref=REF,
+    )  # fmt: skip
+    stamped = explanations.stamp("assignment", decision.trace)
+    packed = traces.pack(stamped)
+    kept = [c for rule in stamped["rules"] for c in rule["candidates"] if c["kept"]]
+    shortened = [c for rule in packed["rules"] for c in rule[4] if len(c) == 3]
+    assert kept and len(shortened) == len(kept)
+    assert [c["open_leads"] for c in kept] == [c[1] for c in shortened]
+    version_1 = {
+        **packed,
+        "packed": 1,
+        "rules": [
+            [
+                rule_id,
+                matched,
+                outcome,
+                conditions,
+                [c if len(c) == 5 else [c[0], "eligible", "", *c[1:]] for c in listed],
+            ]
+            for rule_id, matched, outcome, conditions, listed in packed["rules"]
+        ],
+    }
+    assert traces.unpack(version_1, DEFINITION) == traces.unpack(packed, DEFINITION) == stamped
+    assert len(orjson.dumps(packed)) < len(orjson.dumps(version_1))
+
+
 def test_a_lead_nobody_could_take_unpacks_with_every_rule_evaluated():
     everyone_away = {
         u: [(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2030, 1, 1, tzinfo=dt.UTC))] for u in REPS

@@ -17,8 +17,10 @@ of the import's time (measured). Packed, a trace keeps only what the decision it
   version's definition (immutable once published), as it takes every rule's name, priority and
   strategy from there.
 - a condition is `[field, expected, actual, ok]`;
-- a candidate is `[user_id, reason, detail, open_leads, new_today]`; `kept` is whether the reason is
-  `eligible`, and the winner is the winning rule's candidate whose id is the winner's.
+- a candidate is `[user_id, reason, detail, open_leads, new_today]`, or `[user_id, open_leads,
+  new_today]` when they were kept (`eligible`, no detail) — most candidates of most leads; `kept`
+  is whether the reason is `eligible`, and the winner is the winning rule's candidate whose id is
+  the winner's. (Version 1 spelled every candidate out; it is read as before.)
 
 The lead's facts and the winner (with the names they had that moment) are kept as they were.
 `unpack(pack(trace), definition) == trace` for every trace the engine makes (tests/routing). A
@@ -38,7 +40,8 @@ from salesloop.routing.engine import KEPT, not_reached_rule
 from salesloop.routing.ruleset import RuleSetDefinition
 from salesloop.routing.state import MemoryState
 
-PACKED = 1
+PACKED = 2  # the version `pack` writes; `unpack` reads every one
+PACKED_VERSIONS = frozenset({1, 2})
 
 
 def pack(stamped: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +57,9 @@ def pack(stamped: dict[str, Any]) -> dict[str, Any]:
                 rule["outcome"],
                 [[c["field"], c["expected"], c["actual"], c["ok"]] for c in rule["conditions"]],
                 [
-                    [c["user_id"], c["reason"], c["detail"], c["open_leads"], c["new_today"]]
+                    [c["user_id"], c["open_leads"], c["new_today"]]
+                    if c["reason"] == KEPT and not c["detail"]
+                    else [c["user_id"], c["reason"], c["detail"], c["open_leads"], c["new_today"]]
                     for c in rule["candidates"]
                 ],
             ]
@@ -75,7 +80,7 @@ def unpack(stored: dict[str, Any], definition: RuleSetDefinition | None) -> dict
     """The public explanation of a stored trace; `definition` is the version's that decided it
     (None if it is gone: the rules evaluated are then shown under their ids, and no rule as not
     reached)."""
-    if not stored or stored.get("packed") != PACKED:
+    if not stored or stored.get("packed") not in PACKED_VERSIONS:
         return stored
     steps = _steps(definition)
     known = {step[0]: step for step in steps}
@@ -84,7 +89,11 @@ def unpack(stored: dict[str, Any], definition: RuleSetDefinition | None) -> dict
     for rule_id, matched, outcome, conditions, candidates in stored["rules"]:
         _id, name, priority, strategy = known.get(rule_id, (rule_id, rule_id, None, ""))
         listed = []
-        for user_id, reason, detail, open_leads, new_today in candidates:
+        for packed in candidates:
+            if len(packed) == 3:
+                (user_id, open_leads, new_today), reason, detail = packed, KEPT, ""
+            else:
+                user_id, reason, detail, open_leads, new_today = packed
             candidate = {
                 "user_id": user_id,
                 "kept": reason == KEPT,
@@ -200,6 +209,9 @@ class PackedDecisions:
                     reason, detail = engine.DROP_DAILY_CAP, f"{today_count}/{new_cap}"
                 elif reason == KEPT:
                     eligible.append(user_id)
+                    if not detail:  # as `pack` writes a kept candidate
+                        listed.append([user_id, open_count, today_count])
+                        continue
                 listed.append([user_id, reason, detail, open_count, today_count])
             if not eligible:
                 rules.append([rule_id, matched, "no_candidate", conditions, listed])
