@@ -161,7 +161,7 @@ class BulkWriter:
         self.connection = connection
         self.vendor = connection.vendor
         self._sequences: dict[str, str] = {}
-        self._server: tuple[bool, bool, str, list[str] | None] | None = None  # `_role`
+        self._facts: tuple[bool, bool, str, list[str] | None] | None = None  # `_server_facts`
         # Within a chunk, while its inserts skip the foreign-key triggers: the ids it inserted per
         # table, and the keys its rows refer to per (table, key column).
         self._unchecked = False
@@ -219,7 +219,7 @@ class BulkWriter:
         - where the role may, the chunk's own inserts queue no foreign-key triggers until
           `references_confirm` (see the module's docstring);
         - where the role may and the server does not already, the pages the chunk writes first
-          after a checkpoint go into the WAL compressed (`wal_compression`, see `wal_compression`).
+          after a checkpoint go into the WAL compressed (see `wal_compression`).
         On SQLite, within `session`, the chunk's own inserts are checked by `references_confirm`."""
         self._own, self._referenced = {}, {}
         self._unchecked = self._sqlite_unchecked or (self.vendor == "postgresql" and self.may_skip_triggers())
@@ -241,30 +241,30 @@ class BulkWriter:
 
     def may_skip_triggers(self) -> bool:
         """Whether this role may set `session_replication_role`."""
-        return self.vendor == "postgresql" and self._role()[0]
+        return self.vendor == "postgresql" and self._server_facts()[0]
 
     def wal_compression(self) -> str:
         """How the chunk's full-page images are compressed in the WAL, or "" to leave them as
         they are. After each checkpoint the first change to a page writes the whole page into
         the WAL; an import changes pages of every index everywhere, and a million rows wrote
         ~1.2 GB of such images, a quarter of their 4.8 GB of WAL — which brought the next
-        checkpoint, and more images, sooner (server defaults, pg_stat_wal). lz4 makes them ~3×
-        smaller for little CPU: 0.7 GB of WAL and ~8 s less a million rows on PostgreSQL 15
-        (alternating runs, bench/README.md). Only where the role may set it (a superuser, or SET
-        granted on PostgreSQL 15+) and the server leaves it off: one that compresses already
-        keeps its own method."""
+        checkpoint, and more images, sooner (server defaults, pg_stat_wal). With lz4 the run
+        wrote 0.7 GB less, for little CPU; alternating runs on PostgreSQL 15 were 7–9 s faster in
+        two pairs, within the machine's noise in three more (bench/README.md). Only where the
+        role may set it (a superuser, or SET granted on PostgreSQL 15+) and the server leaves it
+        off: one that compresses already keeps its own method."""
         if self.vendor != "postgresql":
             return ""
-        _, may, setting, methods = self._role()
+        _, may, setting, methods = self._server_facts()
         if not may or setting != "off":
             return ""
         methods = methods or ["on"]  # before PostgreSQL 15 it is on or off (pglz)
         return next(method for method in ("lz4", "pglz", "on") if method in methods)
 
-    def _role(self) -> tuple[bool, bool, str, list[str] | None]:
+    def _server_facts(self) -> tuple[bool, bool, str, list[str] | None]:
         """Asked once per writer: whether this role may set `session_replication_role`, whether
         it may set `wal_compression`, and that setting and its methods."""
-        if self._server is None:
+        if self._facts is None:
             if self.connection.pg_version >= 150000:  # a superuser has every privilege
                 sql = (
                     "SELECT has_parameter_privilege('session_replication_role', 'SET'), "
@@ -279,8 +279,8 @@ class BulkWriter:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql)
                 triggers, compression, setting, methods = cursor.fetchone()
-            self._server = (bool(triggers), bool(compression), setting, methods)
-        return self._server
+            self._facts = (bool(triggers), bool(compression), setting, methods)
+        return self._facts
 
     def references_confirm(self) -> None:
         """After the chunk's inserts: what the database's skipped foreign-key checks would have
