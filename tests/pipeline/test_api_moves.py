@@ -36,6 +36,39 @@ def test_a_move_is_an_appended_fact_with_its_explanation(org, api_as):
     assert AuditEntry.objects.filter(action="lead.move", target_id=str(lead.pk)).count() == 1
 
 
+def test_moves_keep_their_record_and_explanation_as_json_text_on_postgresql(org, api_as):
+    """A move's record (`filled`) and explanation are written with it and read whole: PostgreSQL
+    keeps them as `json` (their text, checked) instead of parsing them into `jsonb`
+    (pipeline/migrations/0007). They read back as the values stored, and the one look inside —
+    the funnel's replay reading the explanation's direction in SQL — reads them alike."""
+    from django.db import connection
+
+    from salesloop.insights.funnel_rollup import moves_of
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'pipeline_stagemove' AND column_name IN ('filled', 'explanation')"
+            )
+            assert dict(cursor.fetchall()) == {"filled": "json", "explanation": "json"}
+    clock.set_now(T0)
+    lead = lead_ready_for(lead_make(owner=org.alice), "solution_demo")
+    clock.set_now(T0 + dt.timedelta(days=1))
+    response = api_as(org.alice).post(f"/api/v1/leads/{lead.pk}/moves", {"to_stage": "solution_demo"})
+    assert response.status_code == 201, response.content
+    moves = list(StageMove.objects.filter(lead=lead).order_by("at", "id"))
+    assert len(moves) == 2
+    for move in moves:
+        assert isinstance(move.explanation, dict) and isinstance(move.filled, dict)
+        explanations.validate(move.explanation)
+    assert moves[-1].explanation == response.json()["explanation"]
+    assert moves[-1].filled == response.json()["filled"]
+    replayed = list(moves_of({"lead_id": lead.pk}))
+    assert [fact.direction for fact in replayed] == [move.explanation["direction"] for move in moves]
+    assert [fact.direction for fact in replayed] == ["enter", "forward"]
+
+
 def test_backward_move_win_loss_and_reopen(org, api_as):
     lead = lead_ready_for(lead_make(owner=org.alice), "contract_signed")
     api = api_as(org.alice)

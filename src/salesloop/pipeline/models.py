@@ -5,7 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from salesloop.core import clock
-from salesloop.core.models import BaseModel
+from salesloop.core.models import BaseModel, JSONTextField
 
 
 class Pipeline(BaseModel):
@@ -130,8 +130,10 @@ class StageMove(models.Model):
     at = models.DateTimeField(default=clock.now)
     note = models.TextField(blank=True, default="")
     reason = models.CharField(max_length=200, blank=True, default="")
-    filled = models.JSONField(default=dict, blank=True)
-    explanation = models.JSONField()
+    # `json` on PostgreSQL (JSONTextField): a move's record and explanation are written with it and
+    # read whole; only the explanation's `direction` is read inside, by `->>`, which `json` has too.
+    filled = JSONTextField(default=dict, blank=True)
+    explanation = JSONTextField()
 
     class Meta:
         ordering = ["at", "id"]
