@@ -56,6 +56,30 @@ def test_a_key_nearly_every_row_leaves_empty_is_indexed_only_where_set(org, tabl
     assert name in plan, plan
 
 
+def test_a_contact_is_indexed_by_email_only_where_it_has_one_and_identity_still_finds_it_by_that(org):
+    """Most lead lists leave the e-mail blank: a contact without one adds no entry to the e-mail
+    index (an import of a million rows wrote ~790,000 entries for the blank), and the identity
+    look-up (`intake.services._contact_find`, repeating the index's condition) still uses it."""
+    from salesloop.core.rows import not_blank
+    from salesloop.crm.models import Contact
+    from salesloop.intake.channels import Arrival
+    from salesloop.intake.services import Person, _contact_find
+
+    definition = _index_sql("crm_contact")["contact_email_idx"]
+    assert "email" in definition and "where" in definition and "''" in definition
+    plan = _plan(f"SELECT id FROM crm_contact WHERE {not_blank('email')} AND email = %s", ["a@b.cn"])  # noqa: S608 -- our table
+    assert "contact_email_idx" in plan, plan
+    with_email = Contact.objects.create(name="甲", email="jia@example.com")
+    Contact.objects.create(name="乙", email="")
+    found = _contact_find(
+        Person(phone="", phone_kind="", province_code=None, city=""), Arrival(email="JIA@example.com ")
+    )
+    assert found is not None and found.pk == with_email.pk
+    assert (
+        _contact_find(Person(phone="", phone_kind="", province_code=None, city=""), Arrival(email="")) is None
+    )
+
+
 def test_no_column_of_the_arrival_tables_carries_a_second_index_for_the_same_look_ups(org):
     # the event's source: served by (source, received_at) and the unique (source, external_id)
     event = _columns("intake_inboundevent")

@@ -16,8 +16,8 @@ M = TypeVar("M", bound=models.Model)
 
 
 def not_blank(column: str) -> str:
-    """The condition of our partial unique indexes on an optional identity (a contact's phone or
-    WeCom id, an event's channel id), written as the index states it: `NOT (col = '')`. A query
+    """The condition of our partial indexes on an optional identity (a contact's phone, WeCom id or
+    e-mail, an event's channel id), written as the index states it: `NOT (col = '')`. A query
     must repeat it for SQLite to use the index, and only in this form — given `col <> ''`, SQLite
     reads the whole table (tests/intake/test_burst.py explains every statement of a delivery)."""
     return f"NOT ({column} = '')"

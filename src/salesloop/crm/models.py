@@ -129,7 +129,10 @@ class Contact(BaseModel):
                 name="contact_wecom_unique",
             ),
         ]
-        indexes = [models.Index(fields=["email"], name="contact_email_idx")]
+        # A person is also known by e-mail, which most lead lists leave blank: only the contacts
+        # that have one are indexed, not an entry for the blank per contact. Look-ups repeat the
+        # condition (`core.rows.not_blank`), without which SQLite does not use the index.
+        indexes = [models.Index(fields=["email"], condition=~models.Q(email=""), name="contact_email_idx")]
 
     def __str__(self) -> str:
         return self.name

@@ -376,9 +376,8 @@ def _known(
         if not values:
             continue
         column = CONTACT_KEY_COLUMNS[kind]
-        where = f"{column} IN ({', '.join(['%s'] * len(values))})"
-        if kind != "email":
-            where += f" AND {not_blank(column)}"  # the partial unique index's condition, for SQLite
+        # the partial index's condition, for SQLite
+        where = f"{column} IN ({', '.join(['%s'] * len(values))}) AND {not_blank(column)}"
         questions.append(Question(Contact, where, sorted(values), lock=True))
         asked.append(("contact", kind))
         people.append((where, sorted(values)))

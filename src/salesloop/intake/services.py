@@ -343,7 +343,7 @@ def _person(source: Source, arrival: Arrival) -> Person:
 
 def _contact_find(person: Person, arrival: Arrival, *, lock: bool = False) -> Contact | None:
     """The person, by phone, then WeCom id, then e-mail (the lowest id, should two share an e-mail).
-    Each query repeats its partial unique index's condition (`not_blank`): SQLite uses a partial
+    Each query repeats its partial index's condition (`not_blank`): SQLite uses a partial
     index only then, and would otherwise scan every contact. `lock` takes the found contact's row lock
     (PostgreSQL; SQLite's writer lock already serialises intake), under which its open lead is
     decided."""
@@ -361,7 +361,9 @@ def _contact_find(person: Person, arrival: Arrival, *, lock: bool = False) -> Co
         if found is not None:
             return found
     if arrival.email:
-        return first_row(Contact, "email = %s", [arrival.email.strip().lower()], lock=lock)
+        return first_row(
+            Contact, f"{not_blank('email')} AND email = %s", [arrival.email.strip().lower()], lock=lock
+        )
     return None
 
 
