@@ -1000,6 +1000,45 @@ def test_a_chunk_that_does_not_commit_drops_the_plan_made_after_it_and_keeps_its
     assert timings.chunks_planned_ahead == 2
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_chunk_planned_ahead_takes_the_ids_drawn_while_it_was_planned(org, monkeypatch):
+    """PostgreSQL: the ids of a chunk's new customers, contacts and leads are drawn from their
+    sequences while the chunk is planned ahead, on the planning thread's connection — off the
+    writer's path; the writer draws only for a chunk planned in its own transaction (the first).
+    SQLite: the writer reserves them in its write transaction, as before."""
+    import threading
+
+    from salesloop.intake.imports.bulk import BulkWriter
+
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(services, "CHUNK_ROWS_MAX", 2)
+    drawn: list[tuple[bool, dict[str, list[int]]]] = []  # (on the planning thread, ids by table)
+    draw = BulkWriter.ids_draw
+
+    def watched(self, wanted):
+        ids = draw(self, wanted)
+        drawn.append((threading.current_thread().name.startswith("import-plan"), ids))
+        return ids
+
+    monkeypatch.setattr(BulkWriter, "ids_draw", watched)
+    rows = [[f"客户{i}", f"1381628{i:04d}", f"公司{i}", "", "", "", ""] for i in range(6)]
+    job, timings = _run_outside_a_transaction(org.carol, rows)
+    assert job.status == ImportStatus.DONE, job.error
+    assert (job.created, timings.chunks, timings.chunks_planned_ahead) == (6, 3, 2)
+    if connection.vendor != "postgresql":
+        assert drawn == []
+        return
+    assert [ahead for ahead, _ in drawn].count(True) == 2
+    assert [ahead for ahead, _ in drawn].count(False) == 1  # the first chunk, by the writer
+    for model, written in (
+        (Lead, Lead.objects.filter(source="import")),
+        (Contact, Contact.objects.filter(phone__startswith="+861381628")),
+        (Customer, Customer.objects.filter(name__startswith="公司")),
+    ):
+        used = sorted(i for _, ids in drawn for i in ids[model._meta.db_table])
+        assert sorted(written.values_list("id", flat=True)) == used
+
+
 def test_an_imported_lead_has_its_fields_defaults_as_json(org, django_capture_on_commit_callbacks):
     """The import fills the columns it does not set with the model's defaults; a JSON default is
     sent as its JSON text (encoded once, not per row) and reads back as the value itself."""

@@ -920,13 +920,17 @@ class BatchRouter:
         config: RoutingConfig | None = None,
         tracked: bool = False,
         answered: list[list[Any]] | None = None,
+        also_ours: frozenset[int] = frozenset(),
     ) -> BatchRouter | None:
         """`config`: the rule sets and roster read ahead (`routing_config_read`), else read here.
         `tracked` (a run of batches that carry their loads over, one after another: an import): on
         PostgreSQL the batch also reads which transactions it sees as done (`Seen`, one statement),
         so a later batch carries the loads over for as long as no other transaction has written,
         not only for LOAD_REFRESH_SECONDS. `answered`: the answers to `questions(now, config)`,
-        asked by the caller with its own (in the same transaction, just before), instead of here."""
+        asked by the caller with its own (in the same transaction, just before), instead of here.
+        `also_ours`: ids of the caller's own transactions since `carry` that changed no load (an
+        import drawing a chunk's ids on another connection: `nextval` gives its transaction an
+        id), which do not make the loads carried over doubtful."""
         from salesloop.routing.models import RoundRobinState
         from salesloop.routing.roster import loads_counted, loads_question
         from salesloop.routing.state import MemoryState
@@ -938,7 +942,7 @@ class BatchRouter:
         # (only a run of batches carries its loads over: a lone batch need not ask whether it may)
         version = _data_version() if tracked or carry is not None else None
         seen = Seen.now() if tracked and connection.vendor == "postgresql" else None
-        carried = carry is not None and carry.loads_still_hold(now, version, seen)
+        carried = carry is not None and carry.loads_still_hold(now, version, seen, also_ours)
         if answered is not None and not carried:
             questions = cls.questions(now, (current, test, roster))
             answers = answered
@@ -984,7 +988,8 @@ class BatchRouter:
             # the transactions whose decisions the loads hold: this one's, and since they were
             # counted, those of the batches that carried them over
             if carried and carry is not None:
-                router.loads_seen, router.loads_ours = carry.loads_seen, carry.loads_ours | {seen.xid}
+                router.loads_seen = carry.loads_seen
+                router.loads_ours = carry.loads_ours | also_ours | {seen.xid}
             else:
                 router.loads_seen, router.loads_ours = seen, frozenset({seen.xid})
         return router
@@ -1007,15 +1012,22 @@ class BatchRouter:
             questions.append(loads)
         return questions
 
-    def loads_still_hold(self, now: dt.datetime, version: int | None, seen: Seen | None = None) -> bool:
+    def loads_still_hold(
+        self,
+        now: dt.datetime,
+        version: int | None,
+        seen: Seen | None = None,
+        also_ours: frozenset[int] = frozenset(),
+    ) -> bool:
         """Whether this (committed) batch's loads, its own decisions counted in, are still the
-        database's for a batch beginning at `now` (see the class's docstring)."""
+        database's for a batch beginning at `now` (see the class's docstring); `also_ours` as
+        `begin` says."""
         if version is not None:
             return version == self.data_version
         if (
             seen is not None
             and self.loads_seen is not None
-            and seen.only_these_since(self.loads_seen, self.loads_ours)
+            and seen.only_these_since(self.loads_seen, self.loads_ours | also_ours)
         ):
             return True  # nobody else has written since they were counted
         return dt.timedelta(0) <= now - self.loads_counted_at < dt.timedelta(seconds=LOAD_REFRESH_SECONDS)

@@ -81,6 +81,10 @@ class ChunkPlan:
     # leads known before the import that this chunk touched: lead id → (owner id, title, row)
     touched_leads: dict[int, tuple[int | None, str, int]] = field(default_factory=dict)
     touched_contacts: set[int] = field(default_factory=set)
+    # ids drawn for its new customers, contacts and leads while it was planned ahead (PostgreSQL,
+    # `services.PlanAhead`), by table; None: the writer reserves them
+    ids: dict[str, list[int]] | None = None
+    ids_xid: int | None = None  # the id of the transaction that drew them, if it got one
     created: int = 0
     touch_count: int = 0
     duplicates: int = 0
@@ -493,6 +497,15 @@ class ChunkWritten:
 ROUTE_SLICE = 2_000  # leads the routing thread hands over at a time (a multi-row statement's worth)
 
 
+def ids_wanted(plan: ChunkPlan) -> dict[str, int]:
+    """How many ids the plan's new rows take, by table."""
+    return {
+        Customer._meta.db_table: len(plan.customers),
+        Contact._meta.db_table: len(plan.contacts),
+        Lead._meta.db_table: len(plan.leads),
+    }
+
+
 def chunk_write(
     plan: ChunkPlan,
     ctx: ImportContext,
@@ -520,13 +533,7 @@ def chunk_write(
     is decided, before the last leads and the assignments are written: the next chunk can be
     planned from then on (`services.PlanAhead`), beside the rest of this one's writes."""
     tables = ctx.tables()
-    ids = writer.ids_reserve(
-        {
-            tables["customer"].name: len(plan.customers),
-            tables["contact"].name: len(plan.contacts),
-            tables["lead"].name: len(plan.leads),
-        }
-    )
+    ids = writer.ids_reserve(ids_wanted(plan), drawn=plan.ids)
     customer_ids = ids.get(tables["customer"].name, [])
     contact_ids = ids.get(tables["contact"].name, [])
     lead_ids = ids.get(tables["lead"].name, [])

@@ -52,6 +52,7 @@ from salesloop.intake.imports.engine import (
     chunk_plan,
     chunk_prepare,
     chunk_write,
+    ids_wanted,
 )
 from salesloop.intake.imports.files import FileShape, ImportFileError, file_inspect, rows_head, size_check
 from salesloop.intake.imports.mapping import mapping_clean, mapping_guess, mapping_problem
@@ -411,6 +412,12 @@ class PlanAhead:
     failed here. Off inside a transaction (a test's): another connection would not see what that
     holds, and the chunks are planned in their own transactions, one after the other.
 
+    On PostgreSQL the chunk's ids are drawn here too (`BulkWriter.ids_draw`): a sequence hands an
+    id out once whatever becomes of the transaction, so a plan that is dropped leaves a gap in the
+    ids, nothing more; a chunk planned again draws new ones. Drawing gives the drawing transaction
+    an id, which routing would take for someone else's write and count the loads again for; the
+    chunk's router is told it is the run's own (`BatchRouter.begin`'s `also_ours`).
+
     Sizes: a chunk planned ahead is sized from the chunks before the one committing."""
 
     def __init__(self, rows: PreparedRows, ctx: ImportContext) -> None:
@@ -421,6 +428,7 @@ class PlanAhead:
         self._future: Future[tuple[PreparedChunk | None, ChunkPlan | None]] | None = None
         self._kept: list[PreparedChunk | None] = []  # rows taken for a plan that was dropped
         self._configured = False
+        self._drawer: BulkWriter | None = None  # draws a planned chunk's ids, on this thread
         self.seconds = 0.0
 
     def __enter__(self) -> PlanAhead:
@@ -474,7 +482,15 @@ class PlanAhead:
                 with connection.cursor() as cursor:
                     cursor.execute("SET jit = off")  # as `BulkWriter.chunk_begin` says why
             self._configured = True
-            return prepared, chunk_plan(prepared, self._ctx, after=after)
+            plan = chunk_plan(prepared, self._ctx, after=after)
+            if connection.vendor == "postgresql":
+                # its ids drawn here too, off the writer's path (`BulkWriter.ids_draw`)
+                if self._drawer is None:
+                    self._drawer = BulkWriter(connection)
+                with transaction.atomic():
+                    plan.ids = self._drawer.ids_draw(ids_wanted(plan))
+                    plan.ids_xid = self._drawer.transaction_id()
+            return prepared, plan
         except DatabaseError:
             log.warning("import %s: planning ahead failed; planned again", self._ctx.job.pk, exc_info=True)
             return prepared, None
@@ -515,7 +531,13 @@ def imported_leads_router(plan: ChunkPlan, ctx: ImportContext) -> BatchRouter | 
     The loads the last committed chunk left are carried over while they still hold."""
     if not plan.leads:
         return None
-    return BatchRouter.begin(now=clock.now(), actor=ctx.job.created_by, carry=ctx.router_carry, tracked=True)
+    return BatchRouter.begin(
+        now=clock.now(),
+        actor=ctx.job.created_by,
+        carry=ctx.router_carry,
+        tracked=True,
+        also_ours=frozenset([plan.ids_xid]) if plan.ids_xid is not None else frozenset(),
+    )
 
 
 def import_source() -> Source:
