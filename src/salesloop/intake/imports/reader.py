@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from salesloop.core.collector import cyclic_gc_paused
+from salesloop.core.interpreter import cyclic_gc_paused
 
 POLL_SECONDS = 0.5
 

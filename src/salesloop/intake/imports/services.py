@@ -23,11 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +36,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from salesloop.accounts.models import User
 from salesloop.core import clock
 from salesloop.core.audit import audit_record
-from salesloop.core.collector import cyclic_gc_paused
+from salesloop.core.interpreter import cyclic_gc_paused, switch_interval
 from salesloop.core.roles import Role
 from salesloop.intake.imports.bulk import BulkWriter
 from salesloop.intake.imports.engine import (
@@ -70,7 +67,7 @@ CHUNK_ROWS_MAX = 50_000
 CHUNK_SECONDS = 3.0  # what a chunk should take: the progress bar (polled every second) keeps moving
 PREVIEW_ROWS = 20
 CHUNK_ATTEMPTS = 3
-IMPORT_SWITCH_INTERVAL = 0.0005  # seconds: see `switch_interval`
+IMPORT_SWITCH_INTERVAL = 0.0005  # seconds: see `core.interpreter.switch_interval`
 IMPORT_SOURCE_SLUG = "bulk-import"
 IMPORT_SOURCE_NAME = "批量导入"
 IMPORTER_ROLES = frozenset({Role.MANAGER, Role.DIRECTOR, Role.ADMIN})
@@ -318,23 +315,6 @@ def import_run(*, job_id: int, timings: RunTimings | None = None) -> ImportJob:
     job.save(update_fields=["status", "finished_at", "rows_total"])
     _audit_run(job, seconds=time.monotonic() - began, rows=job.rows_done - rows_before, timings=timings)
     return job
-
-
-@contextmanager
-def switch_interval(seconds: float) -> Iterator[None]:
-    """Python's thread switch interval set to `seconds` for the block, and given back after. A
-    run's writer lets go of the GIL around every statement (its critical path: SQLite's inserts,
-    PostgreSQL's copies) while routing and planning run Python in threads of their own; when its
-    statement returns it waits for the GIL until the running thread is asked to give it up — after
-    the interval, 5 ms by default — about once per multi-row statement of ~1,000 rows. At 0.5 ms
-    a million rows took 91.7 and 95.3 s on SQLite against 100.3 and 100.5 s at 5 ms, alternating;
-    on PostgreSQL 100.2 against 99.7 s: no difference measured (bench/README.md)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def _readable(exc: Exception) -> str:
