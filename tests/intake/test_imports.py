@@ -134,6 +134,33 @@ def xlsx_bytes(rows: list[list[object]], title: str | None = None) -> bytes:
     return out.getvalue()
 
 
+def xls_bytes(sheets: dict[str, list[list[object]]], active: int = 0) -> bytes:
+    """An Excel 97–2003 workbook (BIFF8, as Excel and WPS write it), opening on sheet `active`.
+    A cell may be a date or a time (stored as a number of days with a date format, as Excel
+    does), a bool, a number or text."""
+    import datetime as dt
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    dates = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    times = xlwt.easyxf(num_format_str="HH:MM")
+    for index, (name, rows) in enumerate(sheets.items()):
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, dt.date | dt.time):
+                    sheet.write(r, c, value, times if isinstance(value, dt.time) else dates)
+                elif value is not None:
+                    sheet.write(r, c, value)
+        sheet.set_selected(index == active)
+        sheet.set_sheet_visible(index == active)  # WINDOW2's "displayed" flag: the sheet it opens on
+    book.active_sheet = active
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 # ---- columns --------------------------------------------------------------------------------
 
 
@@ -269,6 +296,94 @@ class TestFiles:
         lead = Lead.objects.get()
         assert lead.contact.phone == "+86" + FOSHAN
         assert lead.region == org.south
+
+    def test_an_old_xls_workbook_is_read_as_excel_shows_it(self, org, django_capture_on_commit_callbacks):
+        """Excel 97–2003's format, what WPS and many systems' exports still write: a title row, a
+        phone stored as a number, a date, a yes/no cell and a blank row read as the sheet shows
+        them, and the rows counted exactly at upload."""
+        import datetime as dt
+
+        data = xls_bytes(
+            {
+                "客户": [
+                    ["2024年展会客户名单"],
+                    ["姓名", "手机号", "公司名称", "需求", "到访日期", "已加微信"],
+                    ["韩梅梅", int(FOSHAN), "佛山测试有限公司", "要报价", dt.date(2024, 3, 1), True],
+                    [None, None, None, None, None, None],
+                    ["李雷", SHANGHAI, "", "", dt.time(14, 30), False],
+                ]
+            }
+        )
+        job = job_of(org.carol, data, name="客户.xls")
+        assert (job.format, job.header_row, job.rows_total) == ("xls", 2, 2)
+        assert job.headers == ["姓名", "手机号", "公司名称", "需求", "到访日期", "已加微信"]
+        rows = list(files.rows_read(job.file.path, job))
+        assert rows == [
+            (3, ["韩梅梅", FOSHAN, "佛山测试有限公司", "要报价", "2024-03-01T00:00:00", "TRUE"]),
+            (5, ["李雷", SHANGHAI, "", "", "14:30:00", "FALSE"]),
+        ]
+        job = run(job, org.carol, django_capture_on_commit_callbacks)
+        assert (job.status, job.rows_done, job.created) == (ImportStatus.DONE, 2, 2)
+        lead = Lead.objects.get(contact__phone="+86" + FOSHAN)
+        assert (lead.region, lead.customer.name) == (org.south, "佛山测试有限公司")
+
+    def test_an_xls_workbook_is_read_from_the_sheet_it_opens_on(self, org):
+        data = xls_bytes(
+            {
+                "说明": [["这一页是说明", "不是名单"]],
+                "名单": [["姓名", "手机号"], ["韩梅梅", FOSHAN]],
+            },
+            active=1,
+        )
+        job = job_of(org.carol, data, name="名单.xls")
+        assert (job.headers, job.rows_total) == (["姓名", "手机号"], 1)
+
+    def test_a_workbook_with_a_password_is_refused_saying_so(self, org):
+        """Excel marks an encrypted .xls with a FILEPASS record among the workbook's first; a
+        password-protected .xlsx is an encrypted package in the same container as an .xls, with no
+        workbook stream in it."""
+        plain = xls_bytes({"名单": [["姓名", "手机号"], ["韩梅梅", FOSHAN]]})
+        codepage = b"\x42\x00\x02\x00"  # the CODEPAGE record's header: FILEPASS in its place
+        assert codepage in plain
+        encrypted_xls = plain.replace(codepage, b"\x2f\x00\x02\x00", 1)
+        workbook_stream = "Workbook".encode("utf-16-le")
+        encrypted_xlsx = plain.replace(workbook_stream, "Encrypte".encode("utf-16-le"), 1)
+        for data, name in ((encrypted_xls, "名单.xls"), (encrypted_xlsx, "名单.xlsx")):
+            with pytest.raises(ImportFileError, match="password") as refused:
+                job_of(org.carol, data, name=name)
+            assert refused.value.status == 415
+        assert not ImportJob.objects.exists()
+
+    def test_a_workbook_that_breaks_while_it_is_read_is_refused_as_unreadable(self, org):
+        """The workbook opens, its sheet does not parse: the file's fault, said so, not a 500."""
+        import zipfile
+
+        whole = io.BytesIO(xlsx_bytes([["姓名", "手机号"], ["韩梅梅", FOSHAN]]))
+        broken = io.BytesIO()
+        with zipfile.ZipFile(whole) as source, zipfile.ZipFile(broken, "w") as target:
+            for item in source.infolist():
+                content = source.read(item.filename)
+                if item.filename == "xl/worksheets/sheet1.xml":
+                    content = content[: len(content) // 2]  # cut off in the middle of the rows
+                target.writestr(item, content)
+        with pytest.raises(ImportFileError, match="cannot be read") as refused:
+            job_of(org.carol, broken.getvalue(), name="名单.xlsx")
+        assert refused.value.status == 415
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            "<html><body><table><tr><td>姓名</td><td>手机</td></tr></table></body></html>".encode(),
+            b"\xef\xbb\xbf  <table border=1><tr><td>x</td><td>y</td></tr></table>",
+            b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>',
+        ],
+    )
+    def test_a_web_page_named_xls_is_refused_saying_what_it_is(self, org, data):
+        """Many systems' "Excel export" is an HTML table or Excel 2003's XML with an .xls name:
+        read as CSV it would import its markup as names."""
+        with pytest.raises(ImportFileError, match="web page or XML") as refused:
+            job_of(org.carol, data, name="导出.xls")
+        assert refused.value.status == 415
 
     @pytest.mark.parametrize(
         ("data", "name", "status", "words"),
@@ -1368,6 +1483,17 @@ class TestApi:
         assert [row["outcome"] for row in body["preview"]] == ["new", "rejected"]
         assert body["preview"][0]["phone"] == "+86" + SHANGHAI and body["preview"][0]["province"] == "31"
         assert not Lead.objects.exists()
+
+    def test_an_xls_workbook_is_previewed_like_any_file(self, org, api_as, client):
+        token = api_as(org.carol)
+        data = xls_bytes({"名单": [["姓名", "手机号", "公司名称"], ["甲", int(SHANGHAI), "某公司"]]})
+        upload_xls = SimpleUploadedFile("名单.xls", data, content_type="application/vnd.ms-excel")
+        response = client.post(API, {"file": upload_xls, "dry_run": "true"}, headers=token.headers)
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert (body["format"], body["rows_total"]) == ("xls", 1)
+        assert body["mapping"] == ["name", "mobile", "company"]
+        assert body["preview"][0]["outcome"] == "new" and body["preview"][0]["phone"] == "+86" + SHANGHAI
 
     def test_a_director_sees_someone_elses_preview_with_phones_masked(self, org, api_as, client):
         data = csv_bytes([["甲", SHANGHAI, "", "", "", "", ""]])

@@ -1,9 +1,11 @@
-"""Reading import files: what a file is (CSV or XLSX, which encoding and delimiter, which row holds
-the headers) and its rows as lists of text, streamed so memory does not grow with the file.
+"""Reading import files: what a file is (CSV, XLSX or XLS, which encoding and delimiter, which row
+holds the headers) and its rows as lists of text, streamed so memory does not grow with the file.
 
 Chinese Excel saves "CSV" in GBK unless the user picks "CSV UTF-8"; Salesforce and HubSpot export
 UTF-8; Excel's "Unicode text" is UTF-16 with tabs. All of them are read without the user choosing
-an encoding. A file that is none of them is refused at upload, naming the problem.
+an encoding. Workbooks in Excel 97–2003's format (.xls) are still what WPS, older Excel and many
+Chinese systems' exports write: they are read as they are, not sent back to be saved again. A file
+that is none of them is refused at upload, naming the problem.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import codecs
 import csv
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,11 @@ MAX_BYTES = 200 * 1024 * 1024
 HEADER_SEARCH_ROWS = 10  # a title row such as 「2024年展会客户名单」 may sit above the headers
 _BLOCK = 1024 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xlsx
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xls and .xlsx
 _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
+
+# a file that begins (after a BOM and blanks) with <html, <table, <?xml or <!DOCTYPE
+_MARKUP = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<(?:html|table|\?xml|!doctype|head|meta)\b", re.IGNORECASE)
 
 csv.field_size_limit(16 * 1024 * 1024)  # a long 需求 cell is not an attack; the 200 MB cap is the limit
 
@@ -38,7 +44,7 @@ class ImportFileError(Exception):
 
 @dataclass(frozen=True)
 class FileShape:
-    format: str  # csv | xlsx
+    format: str  # csv | xlsx | xls
     encoding: str
     delimiter: str
     header_row: int
@@ -63,18 +69,21 @@ def file_inspect(path: Path, *, name: str, size: int) -> FileShape:
     with path.open("rb") as handle:
         head = handle.read(64 * 1024)
     lowered = name.lower()
-    if head.startswith(_OLE_MAGIC):
-        raise ImportFileError(
-            "this is an old .xls workbook or a password-protected one: open it in Excel and save it "
-            "as .xlsx (without a password) or as CSV UTF-8",
-            status=415,
-        )
+    if head.startswith(_OLE_MAGIC):  # Excel 97–2003, or a workbook with a password
+        return _xls_inspect(path)
     if head.startswith(_ZIP_MAGIC):
         return _xlsx_inspect(path)
+    if _MARKUP.match(head):
+        # many systems' "Excel export" is a web page or Excel 2003's XML named .xls, which Excel opens
+        raise ImportFileError(
+            "this file is a web page or XML that Excel can open, not a workbook: open it in Excel or "
+            "WPS and save it as .xlsx or CSV UTF-8",
+            status=415,
+        )
     if lowered.endswith((".xlsx", ".xlsm")):
         raise ImportFileError("the file is named .xlsx but is not an Excel workbook", status=415)
     if head.startswith(_BINARY_MAGICS) or lowered.endswith((".pdf", ".doc", ".docx", ".png", ".jpg", ".zip")):
-        raise ImportFileError("only CSV and Excel (.xlsx) files can be imported", status=415)
+        raise ImportFileError("only CSV and Excel (.xlsx, .xls) files can be imported", status=415)
     return _csv_inspect(path, head)
 
 
@@ -98,7 +107,7 @@ def _encoding_detect(path: Path, head: bytes) -> str:
         return "utf-16"
     if b"\x00" in head[:8192]:
         raise ImportFileError(
-            "this is not a text file: only CSV and Excel (.xlsx) files can be imported", 415
+            "this is not a text file: only CSV and Excel (.xlsx, .xls) files can be imported", 415
         )
     utf8_error = _decode_error(path, "utf-8")
     if utf8_error is None:
@@ -178,18 +187,28 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def _workbook_rows(rows: Iterator[list[str]], close: Callable[[], None]) -> Iterator[list[str]]:
+    """A workbook's rows as its reader gives them: whatever goes wrong on the way is the file's
+    fault, said so; the workbook is closed after, read to the end or not."""
+    try:
+        yield from rows
+    except ImportFileError:
+        raise
+    except Exception as exc:  # the readers raise zipfile, XML, BIFF and struct errors for bad files
+        raise ImportFileError(f"the Excel workbook cannot be read: {exc}", status=415) from exc
+    finally:
+        close()
+
+
 def _xlsx_records(path: Path) -> Iterator[list[str]]:
     workbook = _workbook_open(path)
-    try:
+
+    def rows() -> Iterator[list[str]]:
         sheet = workbook.active or workbook.worksheets[0]
         for values in sheet.iter_rows(values_only=True):
             yield [_cell_text(value) for value in values]
-    except ImportFileError:
-        raise
-    except Exception as exc:
-        raise ImportFileError(f"the Excel workbook cannot be read: {exc}", status=415) from exc
-    finally:
-        workbook.close()
+
+    return _workbook_rows(rows(), workbook.close)
 
 
 def _xlsx_inspect(path: Path) -> FileShape:
@@ -210,6 +229,88 @@ def _xlsx_inspect(path: Path) -> FileShape:
     if rows_total == 0:
         raise ImportFileError("the workbook has a header row but no data rows")
     return FileShape("xlsx", "", "", header_row, headers, rows_total)
+
+
+# ---- XLS (Excel 97–2003) --------------------------------------------------------------------
+
+_LOCKED_WORKBOOK = (
+    "the workbook has a password: open it in Excel or WPS, remove the password and save it again "
+    "(as .xlsx, .xls or CSV UTF-8)"
+)
+
+
+def _xls_open(path: Path) -> Any:
+    """The workbook, its sheets read when asked for. A password-protected .xlsx is an encrypted
+    package in the same container as an .xls: xlrd finds no workbook in it."""
+    import xlrd
+
+    try:
+        return xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as exc:  # xlrd raises its own, its container reader's and struct errors for bad files
+        if "encrypted" in str(exc).lower() or "can't find workbook" in str(exc).lower():
+            raise ImportFileError(_LOCKED_WORKBOOK, status=415) from exc
+        raise ImportFileError(f"not a readable Excel 97–2003 (.xls) workbook: {exc}", status=415) from exc
+
+
+def _xls_sheet(book: Any) -> Any:
+    """The sheet the workbook opens on (what openpyxl calls the active one), else the first visible
+    one, else the first."""
+    first_visible = None
+    for index in range(book.nsheets):
+        sheet = book.sheet_by_index(index)
+        if sheet.sheet_visible:
+            return sheet
+        if first_visible is None and sheet.visibility == 0:
+            first_visible = sheet
+        else:
+            book.unload_sheet(index)
+    return first_visible or book.sheet_by_index(0)
+
+
+def _xls_cell_text(cell: Any, datemode: int) -> str:
+    """An .xls cell as `_cell_text` gives an .xlsx one: a date as the date (the file stores a
+    number of days), TRUE/FALSE, an error as Excel shows it (#N/A)."""
+    import xlrd
+
+    kind, value = cell.ctype, cell.value
+    if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return ""
+    if kind == xlrd.XL_CELL_DATE:
+        try:
+            if 0 <= value < 1:  # a time of day alone, as openpyxl reads it
+                return _cell_text(dt.time(*xlrd.xldate.xldate_as_tuple(value, datemode)[3:]))
+            return _cell_text(xlrd.xldate.xldate_as_datetime(value, datemode))
+        except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+            return _cell_text(value)  # a number formatted as a date that no calendar has
+    if kind == xlrd.XL_CELL_BOOLEAN:
+        return _cell_text(bool(value))
+    if kind == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(value, "")
+    return _cell_text(value)
+
+
+def _xls_records(path: Path) -> Iterator[list[str]]:
+    """The rows of the workbook's sheet. An .xls holds at most 65,536 rows a sheet and xlrd reads a
+    sheet whole: memory stays bounded without streaming."""
+    book = _xls_open(path)
+
+    def rows() -> Iterator[list[str]]:
+        sheet = _xls_sheet(book)
+        datemode = book.datemode
+        for index in range(sheet.nrows):
+            yield [_xls_cell_text(cell, datemode) for cell in sheet.row(index)]
+
+    return _workbook_rows(rows(), book.release_resources)
+
+
+def _xls_inspect(path: Path) -> FileShape:
+    """Read once: the sheet is in memory anyway, so its rows are counted exactly."""
+    records = list(_xls_records(path))
+    header_row, headers = _header_find(iter(records))
+    rows_total = sum(1 for _ in _data_rows(iter(records), header_row, len(headers)))
+    if rows_total == 0:
+        raise ImportFileError("the workbook has a header row but no data rows")
+    return FileShape("xls", "", "", header_row, headers, rows_total)
 
 
 # ---- both -----------------------------------------------------------------------------------
@@ -274,6 +375,8 @@ def rows_read(path: Path, shape: FileShape | Any, *, skip: int = 0) -> Iterator[
     already done."""
     if shape.format == "xlsx":
         records = _xlsx_records(path)
+    elif shape.format == "xls":
+        records = _xls_records(path)
     else:
         records = _csv_records(path, shape.encoding, shape.delimiter)
     rows = _data_rows(records, shape.header_row, len(shape.headers))

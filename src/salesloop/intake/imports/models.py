@@ -24,6 +24,7 @@ from salesloop.core.models import BaseModel
 class ImportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     XLSX = "xlsx", "Excel (.xlsx)"
+    XLS = "xls", "Excel 97–2003 (.xls)"
 
 
 class ImportStatus(models.TextChoices):
@@ -52,7 +53,10 @@ class ImportJob(BaseModel):
     size_bytes = models.BigIntegerField(default=0)
     format = models.CharField(max_length=10, choices=ImportFormat.choices)
     encoding = models.CharField(
-        max_length=20, blank=True, default="", help_text="utf-8, utf-8-sig, gb18030 or utf-16; empty for xlsx"
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="utf-8, utf-8-sig, gb18030 or utf-16; empty for a workbook",
     )
     delimiter = models.CharField(max_length=1, blank=True, default="", help_text="CSV only")
     header_row = models.PositiveIntegerField(default=1, help_text="the file's row that holds the headers")

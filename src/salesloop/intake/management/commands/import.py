@@ -24,13 +24,13 @@ from salesloop.intake.imports.models import ImportStatus
 
 
 class Command(BaseCommand):
-    help = "Import leads from a CSV or Excel (.xlsx) file, as the import page does."
+    help = "Import leads from a CSV or Excel (.xlsx, .xls) file, as the import page does."
     # The system checks load every URL module and API schema, which an import never uses (~0.5 s
     # of a run, measured); `salesloop check` and the server still run them.
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="the CSV or .xlsx file")
+        parser.add_argument("file", help="the CSV, .xlsx or .xls file")
         parser.add_argument(
             "--mapping",
             help='columns → fields as JSON: {"手机号": "mobile", "公司": "company"} or a list in column '
