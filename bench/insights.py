@@ -297,7 +297,6 @@ def run_one(kind: str, leads: int, runs: int, admin_url: str) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        TITLE,
         f"{'database':<11}{'leads':>11}{'moves':>12}  {'case':<32}{'p50 ms':>9}{'p95 ms':>9}"
         f"{'DuckDB p50':>12}{'ratio':>8}  {'load':>10}  verdict",
     ]
@@ -354,6 +353,7 @@ def main() -> None:
                 say(f"PostgreSQL skipped: {why}")
                 continue
             rows.append(run_one(kind, size, args.runs, admin_url))
+    print(TITLE)
     print(table(rows))
 
 
