@@ -27,7 +27,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xls and .xlsx
 _BINARY_MAGICS = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
 
-# a file that begins (after a BOM and blanks) with <html, <table, <?xml or <!DOCTYPE
+# a file that begins (after a BOM and blanks) with <html, <table, <head, <meta, <?xml or <!DOCTYPE
 _MARKUP = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<(?:html|table|\?xml|!doctype|head|meta)\b", re.IGNORECASE)
 
 csv.field_size_limit(16 * 1024 * 1024)  # a long 需求 cell is not an attack; the 200 MB cap is the limit
